@@ -1,0 +1,1 @@
+"""Benchmarks of cmbml: ``python benchmarks/run.py --out results.json``."""

@@ -1,0 +1,75 @@
+"""Hydra/OmegaConf glue: custom resolvers and config composition for scripts and tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = [
+    "CONFIG_DIR",
+    "REPO_ROOT",
+    "compose",
+    "prepare_cli",
+    "quote_group_choices",
+    "register_resolvers",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "cfg"
+
+
+def register_resolvers() -> None:
+    """Register ``${cmbml_repo:}`` (the repository root) and ``${cmbml_mul:a,b}`` (a * b)."""
+    if not OmegaConf.has_resolver("cmbml_repo"):
+        OmegaConf.register_new_resolver("cmbml_repo", lambda: str(REPO_ROOT))
+    if not OmegaConf.has_resolver("cmbml_mul"):
+        OmegaConf.register_new_resolver("cmbml_mul", lambda a, b: a * b)
+
+
+def quote_group_choices(overrides: list[str]) -> list[str]:
+    """Quote numeric config-group choices (``splits=1450`` -> ``splits='1450'``).
+
+    Hydra parses ``1450`` as an integer, which it refuses as a group choice; split names such as
+    ``1450`` and ``1-1`` are still the natural thing to type.
+    """
+    groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
+    quoted = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.lstrip("+~") in groups and value[:1] not in "'\"[" and value:
+            item = f"{key}='{value}'"
+        quoted.append(item)
+    return quoted
+
+
+def prepare_cli() -> None:
+    """Call before ``@hydra.main``: register resolvers and quote group choices in ``sys.argv``."""
+    register_resolvers()
+    sys.argv[1:] = quote_group_choices(sys.argv[1:])
+
+
+def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose a primary config of ``cfg/`` with Hydra overrides (outside ``@hydra.main``).
+
+    Parameters
+    ----------
+    config_name : str
+        Primary config, e.g. ``"config_sims"``.
+    overrides : list of str
+        Hydra override strings (``"scenario.nside=16"``, ``"parallel=dask"``).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose(
+            config_name=config_name, overrides=quote_group_choices(list(overrides or []))
+        )
+
+
+register_resolvers()

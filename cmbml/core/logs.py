@@ -1,0 +1,47 @@
+"""Per-run logging: a log file under the dataset's ``Logs/`` with the composed config beside it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from omegaconf import DictConfig, OmegaConf
+
+from cmbml.core.catalog import Catalog
+from cmbml.core.handlers import atomic_path
+
+__all__ = ["run_logging"]
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextmanager
+def run_logging(cfg: DictConfig, catalog: Catalog, task: str | None) -> Iterator[logging.Handler]:
+    """Attach a file handler for one run and save the composed config next to the log.
+
+    Uses catalog entries ``run_log`` and ``run_config`` with ``{name}`` =
+    ``<task>_<YYYYmmdd-HHMMSS>``.
+    """
+    run_name = f"{task or cfg.get('task', 'run')}_{time.strftime('%Y%m%d-%H%M%S')}"
+    log_path = catalog.path("run_log", name=run_name)
+    config_path = catalog.path("run_config", name=run_name)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(config_path) as tmp:
+        OmegaConf.save(cfg, tmp, resolve=True)
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    logging.getLogger(__name__).info("log file %s; config %s", log_path, config_path)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()

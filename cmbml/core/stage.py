@@ -1,0 +1,151 @@
+"""The Stage base class (executor) every pipeline step derives from.
+
+A stage declares the catalog entries it reads (``inputs``) and writes (``outputs``) and the config
+subtrees that define its results (``config_keys``). Per-simulation stages implement
+``process_sim(split, sim)``, which the pipeline runner maps over splits x simulations through the
+parallel backend; other stages implement ``run()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from cmbml.core.catalog import Catalog, placeholders
+from cmbml.core.errors import MissingInputError
+from cmbml.core.schema import get_splits
+from cmbml.core.seeds import make_rng
+
+__all__ = ["Stage"]
+
+
+class Stage:
+    """Base class of pipeline stages.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        The full composed configuration.
+    name : str, optional
+        Registry name (defaults to the class attribute ``name``).
+    settings : mapping, optional
+        The stage-registry entry (``cfg.stages.<name>``) minus ``_target_``: may override
+        ``splits``, ``infer`` and ``working`` and carry stage-specific values.
+    producers : dict, optional
+        Catalog name -> name of the stage that writes it (for error messages).
+    """
+
+    name: ClassVar[str] = ""
+    inputs: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[str, ...]] = ()
+    config_keys: ClassVar[tuple[str, ...]] = ()
+    per_sim: ClassVar[bool] = True
+    splits: ClassVar[tuple[str, ...] | None] = None
+    infer: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        name: str | None = None,
+        settings: dict | None = None,
+        producers: dict[str, str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = name or type(self).name
+        self.settings = dict(settings or {})
+        self.producers = dict(producers or {})
+        self.catalog = Catalog.from_config(cfg)
+        self.working = self.settings.get("working")
+        if "splits" in self.settings and self.settings["splits"] is not None:
+            self.splits = tuple(self.settings["splits"])
+        if "infer" in self.settings:
+            self.infer = bool(self.settings["infer"])
+        self.written: list[Path] = []
+        self.log = logging.getLogger(f"cmbml.stage.{self.name}")
+
+    # -- work ------------------------------------------------------------------------------
+    def process_sim(self, split: str, sim: int) -> None:
+        """Produce this stage's outputs for one simulation (per-simulation stages)."""
+        raise NotImplementedError(f"stage '{self.name}' must implement process_sim or run")
+
+    def run(self) -> None:
+        """Produce this stage's outputs (stages with ``per_sim = False``)."""
+        raise NotImplementedError(f"stage '{self.name}' must implement run")
+
+    def units(self) -> Iterator[tuple[str, int]]:
+        """(split, sim) pairs this stage processes, in order."""
+        for split in get_splits(self.cfg):
+            if self.splits is not None and not split.name.startswith(tuple(self.splits)):
+                continue
+            for sim in range(split.n_infer if self.infer else split.n_sims):
+                yield split.name, sim
+
+    # -- catalog access ----------------------------------------------------------------------
+    def path(self, name: str, /, **values: Any) -> Path:
+        """Resolve catalog entry ``name``; ``{working}`` defaults to this stage's working dir."""
+        if self.working is not None and "working" not in values:
+            if "working" in placeholders(self.catalog.entry(name).path):
+                values["working"] = self.working
+        return self.catalog.path(name, **values)
+
+    def exists(self, name: str, /, **values: Any) -> bool:
+        """Whether the file of catalog entry ``name`` exists."""
+        return self.path(name, **values).exists()
+
+    def read(self, name: str, /, *, options: dict | None = None, **values: Any) -> Any:
+        """Read catalog entry ``name`` with its handler (``options`` go to the handler).
+
+        Raises
+        ------
+        MissingInputError
+            The file does not exist; the message names it and the stage that produces it.
+        """
+        path = self.path(name, **values)
+        if not path.exists():
+            producer = self.producers.get(name)
+            hint = (
+                f"it is written by stage '{producer}' (run that stage first)"
+                if producer
+                else "no configured stage writes it; provide the file"
+            )
+            raise MissingInputError(
+                f"stage '{self.name}' needs '{name}' at {path}, which does not exist; {hint}"
+            )
+        handler_opts = {**self.catalog.entry(name).options, **(options or {})}
+        return self.catalog.handler(name).read(path, **handler_opts)
+
+    def write(self, name: str, data: Any, /, *, options: dict | None = None, **values: Any):
+        """Write ``data`` to catalog entry ``name`` atomically; returns the path."""
+        path = self.path(name, **values)
+        handler_opts = {**self.catalog.entry(name).options, **(options or {})}
+        self.catalog.handler(name).write(path, data, **handler_opts)
+        self.written.append(path)
+        return path
+
+    # -- helpers -----------------------------------------------------------------------------
+    def rng(
+        self, split: str | None, sim: int | None, component: str, detector: object = None
+    ) -> np.random.Generator:
+        """Generator seeded from (seed, dataset, split, sim, component, detector)."""
+        return make_rng(int(self.cfg.seed), self.cfg.dataset_name, split, sim, component, detector)
+
+    def stage_config(self) -> dict:
+        """The resolved config subtrees of ``config_keys`` and the stage settings."""
+        config = {key: _select(self.cfg, key, self.name) for key in self.config_keys}
+        return {"seed": int(self.cfg.seed), "settings": self.settings, "config": config}
+
+
+def _select(cfg: DictConfig, key: str, stage: str) -> Any:
+    from cmbml.core.errors import ConfigError
+
+    node = OmegaConf.select(cfg, key, throw_on_missing=True, default="\x00missing")
+    if isinstance(node, str) and node == "\x00missing":
+        raise ConfigError(f"stage '{stage}' depends on config key '{key}', which does not exist")
+    if OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node

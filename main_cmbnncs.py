@@ -1,0 +1,20 @@
+"""Train CMBNNCS (a UNet on the HEALPix faces), predict the Test split and analyse the predictions.
+
+Usage: ``python main_cmbnncs.py [key=value ...]`` (Hydra overrides; see README.md).
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from cmbml.core import prepare_cli, run_pipeline
+
+prepare_cli()
+
+
+@hydra.main(version_base="1.3", config_path="cfg", config_name="config_cmbnncs")
+def main(cfg: DictConfig) -> None:
+    run_pipeline(cfg)
+
+
+if __name__ == "__main__":
+    main()
