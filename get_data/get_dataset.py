@@ -1,0 +1,196 @@
+"""Download a published CMB-ML dataset (one .tar.gz per simulation) and extract it.
+
+The dataset's "upload records" JSON (get_data/manifest.yaml, group ``datasets``) lists every
+archive with its size and SHA-1: ``{"Train_sim0000": {"file_name": ..., "tar_size": ...,
+"archive_sha1": ..., "box_id": ..., "token": ...}, ..., "Logs": {...}, "NoiseCache": {...}}``.
+A record may also give ``url`` directly, and ``sha256``/``md5`` instead of SHA-1. Each archive is
+verified, extracted into the destination folder and deleted (``--keep-archives`` keeps it).
+
+Examples::
+
+    python get_data/get_dataset.py --dataset CMB_ML_128_1450 --splits Test --n-sims 5
+    python get_data/get_dataset.py --dataset CMB_ML_128_1450 --extras Logs
+    python get_data/get_dataset.py --records my_records.json --dest /scratch/CMB_ML_128_1450
+
+With ``--base-url URL`` the records file and the archives are read from that one folder (a
+mirror) by their file names. Default destination: ``<local_system.datasets_root>/<dataset>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import quote, urljoin, urlparse
+
+from cmbml.download import (
+    CHECKSUM_ALGORITHMS,
+    DownloadError,
+    RemoteFile,
+    cli_parser,
+    download,
+    load_manifest,
+    run_cli,
+)
+
+GROUP = "datasets"
+MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
+SPLITS = ("Train", "Valid", "Test")
+
+logger = logging.getLogger(__name__)
+
+
+def default_dest(dataset: str) -> Path:
+    """``<local_system.datasets_root>/<dataset>`` from the project configuration."""
+    from cmbml.core import compose
+
+    return Path(compose("config_sims").local_system.datasets_root) / dataset
+
+
+def record_file(
+    key: str,
+    record: Mapping,
+    *,
+    url_template: str,
+    base_url: str | None,
+    source: str,
+) -> RemoteFile:
+    """One upload record as a :class:`~cmbml.download.RemoteFile` (an archive to extract).
+
+    ``base_url`` (ending in ``/``), when given, replaces the record's own URL by
+    ``base_url + file_name``.
+
+    Raises
+    ------
+    ValueError
+        The record lacks ``file_name`` or a way to build its URL (``url``, or ``box_id`` and
+        ``token``).
+    """
+    if "file_name" not in record:
+        raise ValueError(f"{source}: record {key!r} has no 'file_name'")
+    name = record["file_name"]
+    if base_url:
+        url = urljoin(base_url, quote(name))
+    elif "url" in record:
+        url = record["url"]
+    elif "box_id" in record and "token" in record:
+        url = url_template.format(box_id=record["box_id"], token=record["token"])
+    else:
+        raise ValueError(f"{source}: record {key!r} needs 'url', or 'box_id' and 'token'")
+    checksum = None
+    for algorithm in CHECKSUM_ALGORITHMS:
+        digest = record.get(f"archive_{algorithm}", record.get(algorithm))
+        if digest:
+            checksum = f"{algorithm}:{digest}"
+            break
+    size = record.get("tar_size", record.get("size"))
+    return RemoteFile(
+        name=name,
+        url=url,
+        size=int(size) if size is not None else None,
+        checksum=checksum,
+        extract=True,
+        key=key,
+    )
+
+
+def select_keys(
+    records: Mapping,
+    splits: Sequence[str],
+    n_sims: int | None,
+    extras: Sequence[str],
+    source: str,
+) -> list[str]:
+    """Record keys to fetch: the first ``n_sims`` ``<split>_simNNNN`` of each split, then extras.
+
+    Raises
+    ------
+    ValueError
+        A split with no records, or an unknown extra.
+    """
+    keys = []
+    for split in splits:
+        sims = sorted(k for k in records if k.startswith(f"{split}_sim"))
+        if not sims:
+            raise ValueError(f"{source}: no records for split {split!r}")
+        keys += sims if n_sims is None else sims[:n_sims]
+    unknown = [e for e in extras if e not in records]
+    if unknown:
+        others = sorted(k for k in records if "_sim" not in k)
+        raise ValueError(
+            f"{source}: no record(s) {', '.join(unknown)} (extras available: {', '.join(others)})"
+        )
+    return keys + list(extras)
+
+
+def read_records(location: str, dest: Path, args: argparse.Namespace) -> tuple[dict, str]:
+    """Load the records JSON from a local path or a URL (downloaded into ``dest``)."""
+    if urlparse(location).scheme in ("http", "https"):
+        path = dest / Path(urlparse(location).path).name
+        download(
+            location,
+            path,
+            retries=args.retries,
+            timeout=args.timeout,
+            progress=False,
+            force=args.force,
+        )
+    else:
+        path = Path(location)
+        if not path.is_file():
+            raise FileNotFoundError(f"records file not found: {path}")
+    try:
+        records = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a JSON records file ({err})") from err
+    if not isinstance(records, dict):
+        raise ValueError(f"{path}: expected a mapping of record key -> record")
+    return records, str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the downloader; returns the exit status (0 on success)."""
+    parser = cli_parser(__doc__, MANIFEST)
+    parser.add_argument("--dataset", default="CMB_ML_128_1450", help="(default: %(default)s)")
+    parser.add_argument("--records", help="records JSON: a local path or a URL")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
+    parser.add_argument("--n-sims", type=int, help="first N simulations of each split")
+    parser.add_argument(
+        "--extras", nargs="*", default=[], help="other records, e.g. Logs NoiseCache"
+    )
+    parser.add_argument("--keep-archives", action="store_true", help="keep the .tar.gz files")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    if args.base_url and not args.base_url.endswith("/"):
+        args.base_url += "/"
+    spec = load_manifest(args.manifest)[GROUP]
+    location = args.records
+    if location is None:
+        if args.dataset not in spec["records"]:
+            parser.error(
+                f"unknown --dataset {args.dataset!r} (known: {', '.join(spec['records'])})"
+            )
+        location = spec["records"][args.dataset]
+        if args.base_url:
+            location = urljoin(args.base_url, Path(urlparse(location).path).name)
+    dest = args.dest or default_dest(args.dataset)
+    try:
+        records, source = read_records(location, dest, args)
+    except DownloadError as err:
+        logger.error("%s", err)
+        return 1
+    keys = select_keys(records, args.splits, args.n_sims, args.extras, source)
+    files = [
+        record_file(
+            k, records[k], url_template=spec["download_url"], base_url=args.base_url, source=source
+        )
+        for k in keys
+    ]
+    return run_cli(files, dest, args, keep_archive=args.keep_archives)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Download and extract the WMAP nine-year MCMC chains from LAMBDA.
+
+Files, URLs and checksums are listed in get_data/manifest.yaml (group ``wmap9_chains``). The
+archive is extracted into the destination folder (one ASCII file per parameter) and kept.
+
+Examples::
+
+    python get_data/get_wmap_chains.py                     # LCDM chains
+    python get_data/get_wmap_chains.py --only lcdm_mnu     # LCDM + neutrino mass (CMB-ML's)
+
+Default destination: ``<local_system.assets_dir>/wmap9_chains`` (cfg/local_system/default.yaml).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from cmbml.download import cli_parser, load_manifest, manifest_files, run_cli
+
+GROUP = "wmap9_chains"
+MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
+
+
+def default_dest() -> Path:
+    """``<local_system.assets_dir>/wmap9_chains`` from the project configuration."""
+    from cmbml.core import compose
+
+    return Path(compose("config_sims").local_system.assets_dir) / "wmap9_chains"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the downloader; returns the exit status (0 on success)."""
+    parser = cli_parser(__doc__, MANIFEST)
+    parser.add_argument("--only", nargs="+", metavar="KEY", help="keys to fetch (default: lcdm)")
+    parser.add_argument(
+        "--remove-archive", action="store_true", help="delete the .tar.gz once extracted"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    files = manifest_files(
+        load_manifest(args.manifest),
+        GROUP,
+        keys=args.only,
+        base_url=args.base_url,
+        source=str(args.manifest),
+    )
+    return run_cli(files, args.dest or default_dest(), args, keep_archive=not args.remove_archive)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
