@@ -1,0 +1,1 @@
+"""CMBNNCS pipeline stages: scale, preprocess, train, predict, postprocess."""
