@@ -1,0 +1,92 @@
+"""Needlet (CNILC) and harmonic (HILC) ILC: time and memory per simulation, CMB-ML settings.
+
+Eight channels (44-857 GHz) at the CMB-ML beams, output beam 20.6 arcmin, synthetic sky (CMB +
+dust + synchrotron + white noise) built before the timer starts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks.registry import benchmark
+
+FREQS_GHZ = [44.1, 70.4, 100.89, 142.876, 221.156, 357.5, 555.2, 866.8]
+BEAMS_ARCMIN = [65.0, 55.0, 43.0, 32.4, 22.3, 22.0, 21.5, 20.6]
+NOISE_UK_ARCMIN = [162.0, 210.0, 77.4, 33.0, 46.8, 153.6, 806.4, 19048.3]
+OUTPUT_FWHM_ARCMIN = 20.6
+# CMB-ML presets (DESIGN section 6); nside 64 scaled from the nside 128 one
+ELLPEAKS = {64: [80, 140, 191], 128: [100, 200, 300, 383], 512: [200, 715, 1025]}
+HILC_BIN_SIZE = 50
+
+
+def synthetic_sky(nside: int, lmax: int, seed: int = 0) -> np.ndarray:
+    """``(8, npix)`` uK_CMB maps: CMB + dust + synchrotron at each beam, plus white noise."""
+    from cmbml.ilc import dust_sed, synchrotron_sed
+    from cmbml.sphere import alm2map, almxfl, gaussian_beam, nalm
+
+    rng = np.random.default_rng(seed)
+    ell = np.arange(lmax + 1)
+
+    def field(cl):
+        alm = rng.standard_normal(nalm(lmax)) + 1j * rng.standard_normal(nalm(lmax))
+        alm[: lmax + 1] = alm[: lmax + 1].real * np.sqrt(2.0)
+        return almxfl(alm / np.sqrt(2.0), np.sqrt(cl))
+
+    safe = np.maximum(ell, 1.0)
+    cmb = field(np.where(ell >= 2, 2 * np.pi * 3000.0 / (safe * (safe + 1)), 0.0))
+    dust = field(np.where(ell >= 1, 3e4 * safe**-2.4, 0.0))
+    sync = field(np.where(ell >= 1, 3e4 * safe**-2.6, 0.0))
+    beams = np.stack([gaussian_beam(f, lmax) for f in BEAMS_ARCMIN])
+    sky = (
+        cmb[None, :]
+        + dust_sed(FREQS_GHZ)[:, None] * dust[None, :]
+        + synchrotron_sed(FREQS_GHZ)[:, None] * sync[None, :]
+    )
+    maps = alm2map(almxfl(sky, beams), nside, lmax)
+    pixel_arcmin = np.sqrt(4 * np.pi / (12 * nside**2)) * 60 * 180 / np.pi
+    sigma = np.array(NOISE_UK_ARCMIN) / pixel_arcmin
+    maps += sigma[:, None] * rng.standard_normal(maps.shape)
+    return maps
+
+
+def _run(method: str, nside: int) -> dict:
+    from cmbml.ilc import harmonic_ilc, needlet_ilc
+
+    ellpeaks = ELLPEAKS[nside]
+    lmax = ellpeaks[-1] - 1
+    maps = synthetic_sky(nside, lmax)
+    start = time.perf_counter()
+    cpu = time.process_time()
+    if method == "cnilc":
+        out = needlet_ilc(
+            maps, BEAMS_ARCMIN, ellpeaks=ellpeaks, output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN
+        )
+    else:
+        out = harmonic_ilc(
+            maps,
+            BEAMS_ARCMIN,
+            bin_size=HILC_BIN_SIZE,
+            output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN,
+            lmax=lmax,
+        )
+    wall = time.perf_counter() - start
+    assert np.all(np.isfinite(out))
+    return {
+        "wall_s": wall,
+        "cpu_s": time.process_time() - cpu,
+        "nside": nside,
+        "lmax": lmax,
+        "n_freq": len(FREQS_GHZ),
+    }
+
+
+for _nside in (64, 128, 512):
+    for _method in ("cnilc", "hilc"):
+
+        def _bench(method=_method, nside=_nside) -> dict:
+            return _run(method, nside)
+
+        _bench.__doc__ = f"{_method.upper()} on one 8-channel simulation at nside {_nside}."
+        benchmark(f"ilc.{_method}.nside{_nside}")(_bench)

@@ -1,0 +1,1 @@
+"""Pipeline stages of the ILC method (registry: cfg/stages/pyilc.yaml)."""
