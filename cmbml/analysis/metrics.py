@@ -1,0 +1,146 @@
+"""Pixel-domain comparison metrics between a truth map and a predicted map.
+
+Every metric has the signature ``f(truth, prediction) -> float`` on arrays of equal shape
+(typically the unmasked pixels of two post-processed maps, in uK_CMB). Errors (MAE, MSE, RMSE,
+NRMSE) are better when lower; PSNR and R² are better when higher (see :data:`HIGHER_IS_BETTER`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "PIXEL_METRICS",
+    "mae",
+    "mse",
+    "nrmse",
+    "pixel_metrics",
+    "psnr",
+    "r2",
+    "rmse",
+]
+
+
+def _pair(truth, prediction) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(truth, dtype=np.float64)
+    p = np.asarray(prediction, dtype=np.float64)
+    if t.shape != p.shape:
+        raise ValueError(
+            f"truth and prediction must have equal shapes, got {t.shape} and {p.shape}"
+        )
+    if t.size == 0:
+        raise ValueError("truth and prediction are empty: no pixel to compare")
+    return t, p
+
+
+def mae(truth, prediction) -> float:
+    """Mean absolute error ``mean(|t - p|)``.
+
+    Parameters
+    ----------
+    truth, prediction : array_like, equal shapes
+        Maps or pixel vectors (uK_CMB).
+
+    Returns
+    -------
+    float
+        MAE in the units of the inputs (uK_CMB).
+    """
+    t, p = _pair(truth, prediction)
+    return float(np.mean(np.abs(t - p)))
+
+
+def mse(truth, prediction) -> float:
+    """Mean squared error ``mean((t - p)**2)`` in squared input units (uK_CMB²)."""
+    t, p = _pair(truth, prediction)
+    return float(np.mean((t - p) ** 2))
+
+
+def rmse(truth, prediction) -> float:
+    """Root mean squared error ``sqrt(MSE)`` in input units (uK_CMB)."""
+    return float(np.sqrt(mse(truth, prediction)))
+
+
+def nrmse(truth, prediction) -> float:
+    """Normalised RMSE with the Euclidean norm: ``||t - p||_2 / ||t||_2`` (dimensionless).
+
+    Raises
+    ------
+    ValueError
+        If the truth is identically zero.
+    """
+    t, p = _pair(truth, prediction)
+    norm_t = np.linalg.norm(t.ravel())
+    if norm_t == 0.0:
+        raise ValueError("nrmse: the truth is identically zero, its norm cannot normalise")
+    return float(np.linalg.norm((t - p).ravel()) / norm_t)
+
+
+def psnr(truth, prediction) -> float:
+    """Peak signal-to-noise ratio ``10 log10(R² / MSE)`` in dB.
+
+    ``R = max(max t, max p) - min(min t, min p)`` is the joint range of both inputs. Identical
+    inputs give ``inf``.
+    """
+    t, p = _pair(truth, prediction)
+    data_range = max(t.max(), p.max()) - min(t.min(), p.min())
+    err = float(np.mean((t - p) ** 2))
+    if err == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / err))
+
+
+def r2(truth, prediction) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot``, ``SS_tot`` about the truth mean.
+
+    Raises
+    ------
+    ValueError
+        If the truth is constant (``SS_tot = 0``).
+    """
+    t, p = _pair(truth, prediction)
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    if ss_tot == 0.0:
+        raise ValueError("r2: the truth is constant, SS_tot = 0")
+    return float(1.0 - np.sum((t - p) ** 2) / ss_tot)
+
+
+PIXEL_METRICS: dict[str, Callable[..., float]] = {
+    "mae": mae,
+    "mse": mse,
+    "rmse": rmse,
+    "nrmse": nrmse,
+    "psnr": psnr,
+    "r2": r2,
+}
+"""Pixel metrics by name, in table order."""
+
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"psnr", "r2"})
+"""Metric names for which a larger value is better; all other metrics are errors."""
+
+
+def pixel_metrics(truth, prediction, names=None) -> dict[str, float]:
+    """Evaluate several pixel metrics at once.
+
+    Parameters
+    ----------
+    truth, prediction : array_like, equal shapes
+        Pixel values to compare (uK_CMB), e.g. the unmasked pixels of post-processed maps.
+    names : sequence of str, optional
+        Metric names from :data:`PIXEL_METRICS`; default all of them.
+
+    Returns
+    -------
+    dict
+        ``{name: value}`` in the order requested.
+    """
+    names = list(PIXEL_METRICS) if names is None else list(names)
+    unknown = [n for n in names if n not in PIXEL_METRICS]
+    if unknown:
+        raise ValueError(
+            f"unknown pixel metric(s) {unknown}; expected some of {list(PIXEL_METRICS)}"
+        )
+    return {n: PIXEL_METRICS[n](truth, prediction) for n in names}

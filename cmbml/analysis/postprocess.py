@@ -1,0 +1,270 @@
+"""Common post-processing of truth and predicted CMB maps before they are compared.
+
+Both maps are brought to one common resolution (a Gaussian beam and, optionally, the HEALPix
+pixel window), the binary mask is applied and the monopole and dipole fitted on the unmasked
+pixels are removed. Maps are spin-0 HEALPix RING maps in uK_CMB, shape ``(npix,)`` or
+``(n_maps, npix)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import healpy as hp
+import numpy as np
+
+from cmbml import sphere
+
+__all__ = [
+    "Resolution",
+    "apply_mask",
+    "fit_monopole_dipole",
+    "postprocess_pair",
+    "rebeam",
+    "remove_monopole_dipole",
+    "transfer_function",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Effective resolution of a map.
+
+    Attributes
+    ----------
+    fwhm_arcmin : float
+        Gaussian beam FWHM (arcmin); 0 for an unbeamed map.
+    pixwin : bool
+        Whether the map carries the HEALPix pixel window of its nside.
+    """
+
+    fwhm_arcmin: float = 0.0
+    pixwin: bool = False
+
+
+def transfer_function(nside: int, lmax: int, source: Resolution, target: Resolution) -> np.ndarray:
+    """Harmonic filter f_l taking a map from the ``source`` to the ``target`` resolution.
+
+    The Gaussian part is the beam of FWHM ``sqrt(target**2 - source**2)`` (exact for Gaussian
+    beams, and free of the 0/0 that the ratio of two narrow beams gives at high l).
+
+    Parameters
+    ----------
+    nside : int
+        Resolution of the maps (for the pixel window).
+    lmax : int
+        Maximum multipole.
+    source, target : Resolution
+        Native and wanted resolutions.
+
+    Returns
+    -------
+    np.ndarray
+        ``(lmax + 1,)`` filter.
+
+    Raises
+    ------
+    ValueError
+        If the target beam is narrower than the source beam (a deconvolution that amplifies
+        small scales without bound).
+    """
+    if target.fwhm_arcmin < source.fwhm_arcmin:
+        raise ValueError(
+            f"cannot re-beam from {source.fwhm_arcmin} arcmin to the narrower "
+            f"{target.fwhm_arcmin} arcmin: the common beam must be at least the native beam"
+        )
+    fwhm = float(np.sqrt(target.fwhm_arcmin**2 - source.fwhm_arcmin**2))
+    fl = sphere.gaussian_beam(fwhm, lmax)
+    if source.pixwin != target.pixwin:
+        window = _pixel_window(nside)[: lmax + 1]
+        fl = fl * window if target.pixwin else fl / window
+    return fl
+
+
+def _pixel_window(nside: int) -> np.ndarray:
+    # always the full 3 nside - 1 range, so that cmbml.sphere's cache is hit whatever lmax is
+    return sphere.pixel_window(nside)
+
+
+def rebeam(
+    maps: np.ndarray,
+    source: Resolution,
+    target: Resolution,
+    *,
+    lmax: int | None = None,
+    niter: int = 0,
+    nthreads: int = 0,
+) -> np.ndarray:
+    """Change the resolution of maps by filtering their spherical harmonics.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(npix,)`` or ``(n_maps, npix)`` RING maps (uK_CMB), all at the same ``source``.
+    source, target : Resolution
+        Native and wanted resolution.
+    lmax : int, optional
+        Band limit of the transforms (default ``3 nside - 1``).
+    niter : int
+        Iterations of the analysis (see :func:`cmbml.sphere.map2alm`).
+    nthreads : int
+        Threads for the transforms (0: default).
+
+    Returns
+    -------
+    np.ndarray
+        float64 maps with the shape of ``maps``; a copy without transform if the resolutions are
+        equal.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if source == target:
+        return maps.copy()
+    nside = hp.npix2nside(maps.shape[-1])
+    lmax = 3 * nside - 1 if lmax is None else int(lmax)
+    fl = transfer_function(nside, lmax, source, target)
+    alm = sphere.map2alm(maps, lmax, niter=niter, nthreads=nthreads)
+    return sphere.alm2map(sphere.almxfl(alm, fl), nside, lmax, nthreads=nthreads)
+
+
+def _binary(mask: np.ndarray, npix: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != (npix,):
+        raise ValueError(f"mask must have shape ({npix},) like the maps, got {mask.shape}")
+    good = mask > 0
+    if not good.any():
+        raise ValueError("mask has no unmasked pixel (all values <= 0)")
+    return good
+
+
+@functools.lru_cache(maxsize=2)
+def _pixel_vectors(nside: int) -> np.ndarray:
+    """``(3, npix)`` unit vectors of the RING pixel centres (read-only, cached)."""
+    vec = np.array(hp.pix2vec(nside, np.arange(12 * nside * nside)))
+    vec.setflags(write=False)
+    return vec
+
+
+def fit_monopole_dipole(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Least-squares fit of ``a0 + a1 x + a2 y + a3 z`` on the unmasked pixels.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(npix,)`` or ``(n_maps, npix)`` RING maps (uK_CMB).
+    mask : np.ndarray
+        ``(npix,)`` mask; pixels with value > 0 are used.
+
+    Returns
+    -------
+    np.ndarray
+        ``(4,)`` or ``(n_maps, 4)`` coefficients (monopole, dipole x, y, z) in uK_CMB; (x, y, z)
+        is the pixel-centre unit vector.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    good = _binary(mask, maps.shape[-1]).astype(np.float64)
+    vec = _pixel_vectors(hp.npix2nside(maps.shape[-1]))
+    # normal equations of the design [1, x, y, z] restricted to the unmasked pixels
+    masked_vec = vec * good
+    normal = np.empty((4, 4))
+    normal[0, 0] = good.sum()
+    normal[0, 1:] = normal[1:, 0] = masked_vec.sum(axis=1)
+    normal[1:, 1:] = masked_vec @ vec.T
+    masked_maps = maps * good
+    rhs = np.concatenate([masked_maps.sum(axis=-1)[..., None], masked_maps @ vec.T], axis=-1)
+    return np.linalg.solve(normal, rhs.T).T
+
+
+def remove_monopole_dipole(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Subtract, over the full sky, the monopole and dipole fitted on the unmasked pixels.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(npix,)`` or ``(n_maps, npix)`` RING maps (uK_CMB).
+    mask : np.ndarray
+        ``(npix,)`` mask; pixels with value > 0 define the fit.
+
+    Returns
+    -------
+    np.ndarray
+        float64 maps, same shape.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    coef = fit_monopole_dipole(maps, mask)
+    vec = _pixel_vectors(hp.npix2nside(maps.shape[-1]))
+    fitted = coef[..., 1:] @ vec
+    fitted += coef[..., :1]
+    return np.subtract(maps, fitted, out=fitted)
+
+
+def apply_mask(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Zero the masked pixels (mask value <= 0) of ``(npix,)`` or ``(n_maps, npix)`` maps."""
+    maps = np.asarray(maps, dtype=np.float64)
+    good = _binary(mask, maps.shape[-1])
+    return np.where(good, maps, 0.0)
+
+
+def postprocess_pair(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    mask: np.ndarray,
+    *,
+    prediction_resolution: Resolution,
+    common_resolution: Resolution,
+    truth_resolution: Resolution = Resolution(),
+    lmax: int | None = None,
+    niter: int = 0,
+    nthreads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bring a truth and a predicted map to the common resolution, mask them, remove l < 2.
+
+    Steps: re-beam both maps to ``common_resolution`` (the transforms of both maps are batched
+    when both need one), remove the monopole and dipole fitted on the unmasked pixels, then zero
+    the masked pixels.
+
+    Parameters
+    ----------
+    truth, prediction : np.ndarray
+        ``(npix,)`` RING maps (uK_CMB).
+    mask : np.ndarray
+        ``(npix,)`` binary mask (1 = kept).
+    prediction_resolution : Resolution
+        Native resolution of the prediction (the method's output beam).
+    common_resolution : Resolution
+        Resolution both maps are compared at.
+    truth_resolution : Resolution
+        Native resolution of the truth (default unbeamed, no pixel window).
+    lmax, niter, nthreads
+        Transform settings, see :func:`rebeam`.
+
+    Returns
+    -------
+    truth_pp, prediction_pp : np.ndarray
+        ``(npix,)`` float64 post-processed maps, zero on masked pixels.
+    """
+    truth = np.asarray(truth, dtype=np.float64)
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if truth.ndim != 1 or truth.shape != prediction.shape:
+        raise ValueError(
+            f"truth and prediction must be single maps of equal size, got shapes "
+            f"{truth.shape} and {prediction.shape}"
+        )
+    nside = hp.npix2nside(truth.size)
+    lmax = 3 * nside - 1 if lmax is None else int(lmax)
+    maps = np.stack([truth, prediction])
+    filters = [
+        transfer_function(nside, lmax, src, common_resolution) if src != common_resolution else None
+        for src in (truth_resolution, prediction_resolution)
+    ]
+    todo = [i for i, fl in enumerate(filters) if fl is not None]
+    if todo:
+        alm = sphere.map2alm(maps[todo], lmax, niter=niter, nthreads=nthreads)
+        alm = sphere.almxfl(alm, np.stack([filters[i] for i in todo]))
+        maps[todo] = sphere.alm2map(alm, nside, lmax, nthreads=nthreads)
+    maps = remove_monopole_dipole(maps, mask)
+    maps = apply_mask(maps, mask)
+    return maps[0], maps[1]

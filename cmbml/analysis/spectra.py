@@ -1,0 +1,307 @@
+"""Masked angular power spectra of post-processed maps, binning and spectrum metrics.
+
+The estimator is the pseudo-C_l of the map multiplied by an (apodised) weight, divided by
+``mean(weight**2)`` (the f_sky correction) and by the squared beam and pixel window. Spectra are
+returned as D_l = l (l + 1) C_l / (2 pi) in uK_CMB² for l = 2 .. lmax.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import healpy as hp
+import numpy as np
+
+from cmbml import sphere
+from cmbml.analysis import metrics
+
+__all__ = [
+    "SPECTRUM_METRICS",
+    "alm2cl",
+    "bin_centres",
+    "bin_edges",
+    "bin_spectrum",
+    "cl_to_dl",
+    "effective_fsky",
+    "knox_sigma",
+    "masked_spectra",
+    "pseudo_cl",
+    "spectrum_metrics",
+    "theory_dl",
+    "window_function",
+]
+
+SPECTRUM_METRICS: tuple[str, ...] = ("mae", "rmse", "nrmse")
+"""Metrics (from :mod:`cmbml.analysis.metrics`) computed on binned D_l; all lower-is-better."""
+
+LMIN = 2
+"""First multipole of every spectrum (the monopole and dipole are removed in post-processing)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _alm_index(lmax: int) -> tuple[np.ndarray, np.ndarray]:
+    ell, m = hp.Alm.getlm(lmax)
+    return ell, np.where(m == 0, 1.0, 2.0)
+
+
+def alm2cl(alm: np.ndarray) -> np.ndarray:
+    """Auto power spectrum of healpy-ordered alm (``mmax = lmax``), batched.
+
+    Parameters
+    ----------
+    alm : np.ndarray
+        complex ``(..., nalm)``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(..., lmax + 1)`` C_l = sum_m |a_lm|² / (2 l + 1).
+    """
+    alm = np.asarray(alm)
+    lmax = hp.Alm.getlmax(alm.shape[-1])
+    ell, mult = _alm_index(lmax)
+    power = (alm.real**2 + alm.imag**2) * mult
+    flat = power.reshape(-1, power.shape[-1])
+    cl = np.stack([np.bincount(ell, weights=row, minlength=lmax + 1) for row in flat])
+    cl /= 2 * np.arange(lmax + 1) + 1
+    return cl.reshape(power.shape[:-1] + (lmax + 1,))
+
+
+def pseudo_cl(
+    maps: np.ndarray, weight: np.ndarray, lmax: int, *, niter: int = 0, nthreads: int = 0
+) -> np.ndarray:
+    """f_sky-corrected pseudo-C_l of weighted maps.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(npix,)`` or ``(n_maps, npix)`` RING maps (uK_CMB).
+    weight : np.ndarray
+        ``(npix,)`` mask or apodised mask, values in [0, 1].
+    lmax : int
+        Maximum multipole.
+    niter, nthreads
+        Transform settings (:func:`cmbml.sphere.map2alm`).
+
+    Returns
+    -------
+    np.ndarray
+        ``(..., lmax + 1)`` C_l (uK_CMB²) of ``maps * weight`` divided by ``mean(weight**2)``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    weight = _check_weight(weight, maps.shape[-1])
+    alm = sphere.map2alm(maps * weight, lmax, niter=niter, nthreads=nthreads)
+    return alm2cl(alm) / np.mean(weight**2)
+
+
+def _check_weight(weight: np.ndarray, npix: int) -> np.ndarray:
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.shape != (npix,):
+        raise ValueError(f"mask weight must have shape ({npix},) like the maps, got {weight.shape}")
+    if np.any(weight < 0) or not np.any(weight > 0):
+        raise ValueError("mask weight must be >= 0 with at least one positive pixel")
+    return weight
+
+
+def window_function(nside: int, lmax: int, fwhm_arcmin: float, pixwin: bool) -> np.ndarray:
+    """Beam times (optionally) pixel window, ``(lmax + 1,)``: what the spectrum is divided by."""
+    window = sphere.gaussian_beam(fwhm_arcmin, lmax)
+    if pixwin:
+        window = window * sphere.pixel_window(nside)[: lmax + 1]
+    return window
+
+
+def cl_to_dl(cl: np.ndarray) -> np.ndarray:
+    """D_l = l (l + 1) C_l / (2 pi) for ``(..., lmax + 1)`` C_l indexed from l = 0."""
+    cl = np.asarray(cl, dtype=np.float64)
+    ell = np.arange(cl.shape[-1])
+    return cl * ell * (ell + 1) / (2.0 * np.pi)
+
+
+def masked_spectra(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    weight: np.ndarray,
+    *,
+    lmax: int,
+    fwhm_arcmin: float,
+    pixwin: bool,
+    niter: int = 0,
+    nthreads: int = 0,
+) -> dict[str, np.ndarray]:
+    """D_l of the truth, the prediction and their difference (residual) under a mask.
+
+    Parameters
+    ----------
+    truth, prediction : np.ndarray
+        ``(npix,)`` post-processed RING maps (uK_CMB) at a common resolution.
+    weight : np.ndarray
+        ``(npix,)`` apodised mask (0 where the binary mask is 0).
+    lmax : int
+        Maximum multipole.
+    fwhm_arcmin : float
+        Gaussian beam of both maps (arcmin), deconvolved.
+    pixwin : bool
+        Whether the maps carry the pixel window, which is then deconvolved.
+    niter, nthreads
+        Transform settings.
+
+    Returns
+    -------
+    dict
+        ``ell`` ``(lmax - 1,)`` = 2 .. lmax; ``truth``, ``prediction``, ``residual`` D_l
+        (uK_CMB²) on those multipoles. The residual is the spectrum of ``prediction - truth``,
+        obtained from the same two transforms.
+    """
+    truth = np.asarray(truth, dtype=np.float64)
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if truth.shape != prediction.shape or truth.ndim != 1:
+        raise ValueError(
+            f"truth and prediction must be single maps of equal size, got {truth.shape} "
+            f"and {prediction.shape}"
+        )
+    nside = hp.npix2nside(truth.size)
+    if not LMIN <= lmax <= 4 * nside:
+        raise ValueError(f"lmax={lmax} must be in [{LMIN}, 4 nside = {4 * nside}]")
+    weight = _check_weight(weight, truth.size)
+    alm = sphere.map2alm(
+        np.stack([truth, prediction]) * weight, lmax, niter=niter, nthreads=nthreads
+    )
+    cl = alm2cl(np.stack([alm[0], alm[1], alm[1] - alm[0]])) / np.mean(weight**2)
+    cl /= window_function(nside, lmax, fwhm_arcmin, pixwin) ** 2
+    dl = cl_to_dl(cl)[:, LMIN:]
+    return {
+        "ell": np.arange(LMIN, lmax + 1),
+        "truth": dl[0],
+        "prediction": dl[1],
+        "residual": dl[2],
+    }
+
+
+def effective_fsky(weight: np.ndarray) -> float:
+    """Sky fraction for mode counting with a weight w: ``mean(w²)² / mean(w⁴)``."""
+    weight = np.asarray(weight, dtype=np.float64)
+    return float(np.mean(weight**2) ** 2 / np.mean(weight**4))
+
+
+def bin_edges(lmin: int, lmax: int, width: int) -> np.ndarray:
+    """Edges of contiguous multipole bins ``[edges[i], edges[i+1])`` covering lmin .. lmax.
+
+    The last bin is shorter when ``width`` does not divide the range.
+    """
+    if width < 1 or lmax < lmin:
+        raise ValueError(f"need width >= 1 and lmax >= lmin, got width={width}, [{lmin}, {lmax}]")
+    return np.append(np.arange(lmin, lmax + 1, width), lmax + 1)
+
+
+def bin_centres(edges: np.ndarray) -> np.ndarray:
+    """Mean multipole of each bin, ``(n_bins,)``."""
+    edges = np.asarray(edges)
+    return 0.5 * (edges[:-1] + edges[1:] - 1)
+
+
+def bin_spectrum(spectrum: np.ndarray, edges: np.ndarray, lmin: int = LMIN) -> np.ndarray:
+    """Uniform average of a spectrum over multipole bins.
+
+    Parameters
+    ----------
+    spectrum : np.ndarray
+        ``(..., n_ell)`` values on multipoles ``lmin, lmin + 1, ...``.
+    edges : np.ndarray
+        Bin edges (:func:`bin_edges`), within the spectrum's range.
+    lmin : int
+        Multipole of ``spectrum[..., 0]``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(..., n_bins)``.
+    """
+    spectrum = np.asarray(spectrum, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.int64)
+    if edges[0] < lmin or edges[-1] > lmin + spectrum.shape[-1]:
+        raise ValueError(
+            f"bins [{edges[0]}, {edges[-1]}) exceed the spectrum's multipoles "
+            f"[{lmin}, {lmin + spectrum.shape[-1]})"
+        )
+    sums = np.add.reduceat(
+        spectrum[..., edges[0] - lmin : edges[-1] - lmin], edges[:-1] - edges[0], axis=-1
+    )
+    return sums / np.diff(edges)
+
+
+def knox_sigma(dl: np.ndarray, edges: np.ndarray, fsky: float, lmin: int = LMIN) -> np.ndarray:
+    """Cosmic-variance (Knox) standard deviation of binned D_l on a fraction of the sky.
+
+    ``var(D_l) = 2 D_l² / ((2 l + 1) f_sky)`` per multipole, multipoles treated as independent,
+    so the bin average has variance ``sum_l var(D_l) / n_l²``.
+
+    Parameters
+    ----------
+    dl : np.ndarray
+        ``(n_ell,)`` theory D_l (uK_CMB²) from ``lmin``.
+    edges : np.ndarray
+        Bin edges.
+    fsky : float
+        Effective sky fraction (:func:`effective_fsky`).
+    lmin : int
+        Multipole of ``dl[0]``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_bins,)`` standard deviations (uK_CMB²).
+    """
+    if not 0.0 < fsky <= 1.0:
+        raise ValueError(f"fsky must be in (0, 1], got {fsky}")
+    dl = np.asarray(dl, dtype=np.float64)
+    ell = np.arange(lmin, lmin + dl.size)
+    var = 2.0 * dl**2 / ((2 * ell + 1) * fsky)
+    return np.sqrt(bin_spectrum(var, edges, lmin) / np.diff(edges))
+
+
+def spectrum_metrics(
+    dl_binned: np.ndarray, reference_binned: np.ndarray, prefix: str
+) -> dict[str, float]:
+    """:data:`SPECTRUM_METRICS` between binned D_l and a binned reference (theory or realisation).
+
+    Returns
+    -------
+    dict
+        ``{f"{prefix}_{name}": value}``; MAE and RMSE in uK_CMB², NRMSE dimensionless.
+    """
+    return {
+        f"{prefix}_{name}": metrics.PIXEL_METRICS[name](reference_binned, dl_binned)
+        for name in SPECTRUM_METRICS
+    }
+
+
+def theory_dl(table, lmax: int, source: str = "theory spectrum") -> np.ndarray:
+    """D_l^TT for l = 2 .. lmax from a spectrum table of C_l.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``ell`` (0, 1, ..., without gaps) and ``TT`` (C_l, uK_CMB²), as the simulation
+        writes ``cmb_spectrum``.
+    lmax : int
+        Maximum multipole wanted.
+    source : str
+        Name of the table for error messages (e.g. the file).
+
+    Returns
+    -------
+    np.ndarray
+        ``(lmax - 1,)`` D_l (uK_CMB²).
+    """
+    missing = [c for c in ("ell", "TT") if c not in getattr(table, "columns", ())]
+    if missing:
+        raise ValueError(
+            f"{source}: expected a table with columns 'ell' and 'TT', missing {missing}"
+        )
+    ell = table["ell"].to_numpy()
+    if not np.array_equal(ell, np.arange(ell.size)):
+        raise ValueError(f"{source}: column 'ell' must be 0, 1, ..., lmax without gaps")
+    if ell.size <= lmax:
+        raise ValueError(f"{source} reaches l = {ell.size - 1}, the analysis needs lmax = {lmax}")
+    return cl_to_dl(table["TT"].to_numpy(dtype=np.float64)[: lmax + 1])[LMIN:]

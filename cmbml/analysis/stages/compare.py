@@ -1,0 +1,116 @@
+"""Stage ``analysis_compare``: one leaderboard across methods, tables and an overlay figure."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from cmbml.analysis import figures, tables
+from cmbml.analysis.stages.power_spectra import PS_METRICS
+from cmbml.core import ConfigError, Stage
+
+__all__ = ["AnalysisCompare"]
+
+
+class AnalysisCompare(Stage):
+    """Leaderboard of several methods' analyses of the same dataset.
+
+    ``model.analysis.compare.models`` lists ``{model, working, epoch}`` (display name, the
+    method's working directory, the epoch to compare; ``null`` for methods without epochs);
+    ``model.analysis.compare.split`` names the analysed split. One row per method, columns
+    ``model`` then ``<metric>_mean``, ``<metric>_std``; Markdown and LaTeX put the best value of
+    each column in bold. A method whose summary is missing raises ``FileNotFoundError`` naming
+    the method and the file.
+
+    The methods' results may come from other runs, so the stage declares no catalog ``inputs``
+    (which would tie its hash to this config's upstream stages); instead its config hash covers
+    the content of the files it reads, and a changed method result recomputes the comparison.
+
+    Config: ``model.analysis.compare``, ``model.analysis.pixel_metrics``. Reads
+    ``analysis_pixel_summary``, ``analysis_ps_summary`` (split, working) and
+    ``analysis_ps_mean`` (split, working, epoch) of each method; writes ``comparison_pixel``,
+    ``comparison_pixel_md``, ``comparison_pixel_tex``, the same three ``comparison_ps*`` entries
+    and ``comparison_fig_spectra`` (PNG and PDF).
+    """
+
+    name = "analysis_compare"
+    per_sim = False
+    outputs = (
+        "comparison_pixel",
+        "comparison_pixel_md",
+        "comparison_pixel_tex",
+        "comparison_ps",
+        "comparison_ps_md",
+        "comparison_ps_tex",
+        "comparison_fig_spectra",
+    )
+    config_keys = ("model.analysis.compare", "model.analysis.pixel_metrics")
+
+    def _models(self) -> tuple[str, list[dict]]:
+        node = OmegaConf.select(self.cfg, "model.analysis.compare")
+        if node is None:
+            raise ConfigError("config has no 'model.analysis.compare' (the methods to compare)")
+        compare = OmegaConf.to_container(node, resolve=True)
+        models = compare.get("models") or []
+        if not models:
+            raise ConfigError("model.analysis.compare.models is empty: nothing to compare")
+        for i, entry in enumerate(models):
+            missing = [k for k in ("model", "working", "epoch") if k not in entry]
+            if missing:
+                raise ConfigError(f"model.analysis.compare.models[{i}] lacks key(s) {missing}")
+        return str(compare.get("split", "Test")), models
+
+    def _method_files(self) -> list[dict]:
+        """Per method: ``model``, ``epoch`` and the paths it is compared from (``pixel``,
+        ``ps``: summary tables; ``spectra``: mean binned spectra of the epoch)."""
+        split, models = self._models()
+        files = []
+        for m in models:
+            where = {"split": split, "working": m["working"]}
+            epoch = tables.epoch_label(m["epoch"])
+            files.append(
+                {
+                    "model": m["model"],
+                    "epoch": m["epoch"],
+                    "pixel": self.path("analysis_pixel_summary", **where),
+                    "ps": self.path("analysis_ps_summary", **where),
+                    "spectra": self.path("analysis_ps_mean", epoch=epoch, **where),
+                }
+            )
+        return files
+
+    def stage_config(self) -> dict:
+        """Config hash payload, plus a digest of each method file read (None if missing)."""
+        config = super().stage_config()
+        paths = [f[k] for f in self._method_files() for k in ("pixel", "ps", "spectra")]
+        config["method_files"] = {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+            for p in paths
+        }
+        return config
+
+    def run(self) -> None:
+        """Write the pixel and power-spectrum leaderboards and the spectra overlay."""
+        files = self._method_files()
+        kinds = {"pixel": list(self.cfg.model.analysis.pixel_metrics), "ps": list(PS_METRICS)}
+        for kind, metrics in kinds.items():
+            entries = [(f["model"], f[kind], f["epoch"]) for f in files]
+            board = tables.build_leaderboard(entries, metrics)
+            self.write(f"comparison_{kind}", board)
+            self.write(f"comparison_{kind}_md", tables.to_markdown(board, "model"))
+            self.write(f"comparison_{kind}_tex", tables.to_latex(board, "model"))
+        spectra = {f["model"]: _read_method_file(f["model"], f["spectra"]) for f in files}
+        title = f"{self.cfg.dataset_name}, {self._models()[0]}"
+        self.write("comparison_fig_spectra", figures.plot_spectra_overlay(spectra, title=title))
+
+
+def _read_method_file(model: str, path: Path) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"no result for method '{model}': {path} does not exist (run that method's analysis "
+            "first, or fix its working dir or epoch in model.analysis.compare)"
+        )
+    return pd.read_csv(path)

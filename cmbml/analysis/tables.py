@@ -1,0 +1,217 @@
+"""Summary tables (mean ± sample std over simulations) and the cross-method leaderboard.
+
+Tables are pandas DataFrames with a label column (``epoch`` for one method's summary, ``model``
+for the leaderboard) followed by ``<metric>_mean`` and ``<metric>_std`` columns. They are rendered
+to Markdown and LaTeX with one ``mean ± std`` column per metric and the best mean of each column
+in bold (lowest for errors, highest for PSNR and R²).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cmbml.analysis.metrics import HIGHER_IS_BETTER
+
+__all__ = [
+    "best_index",
+    "build_leaderboard",
+    "epoch_label",
+    "higher_is_better",
+    "load_summary_row",
+    "metric_names",
+    "summarise",
+    "to_latex",
+    "to_markdown",
+]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better.
+
+    The metric's last ``_``-separated token is looked up in
+    :data:`cmbml.analysis.metrics.HIGHER_IS_BETTER`, so ``theory_rmse`` is an error and
+    ``psnr`` is not.
+    """
+    return metric.rsplit("_", 1)[-1] in HIGHER_IS_BETTER
+
+
+def summarise(rows: pd.DataFrame, metrics: Sequence[str], by: str = "epoch") -> pd.DataFrame:
+    """Mean and sample standard deviation (ddof=1) of per-simulation metrics.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        One row per (simulation, ``by``) with one column per metric.
+    metrics : sequence of str
+        Metric columns to summarise.
+    by : str
+        Grouping column (one output row per value, in first-appearance order).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``by``, ``n_sims``, then ``<metric>_mean``, ``<metric>_std`` per metric. The std is
+        NaN for a group of one simulation.
+    """
+    missing = [c for c in [by, *metrics] if c not in rows.columns]
+    if missing:
+        raise ValueError(
+            f"per-simulation table lacks column(s) {missing}; has {list(rows.columns)}"
+        )
+    out = []
+    for key, group in rows.groupby(by, sort=False):
+        row = {by: key, "n_sims": len(group)}
+        for m in metrics:
+            values = group[m].to_numpy(dtype=np.float64)
+            row[f"{m}_mean"] = float(np.mean(values))
+            row[f"{m}_std"] = float(np.std(values, ddof=1)) if values.size > 1 else math.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def metric_names(table: pd.DataFrame) -> list[str]:
+    """Metrics present in a summary table (those with a ``<metric>_mean`` column), in order."""
+    return [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
+
+
+def best_index(table: pd.DataFrame, metric: str) -> int | None:
+    """Positional index of the best ``<metric>_mean`` (NaNs ignored; None if all NaN)."""
+    values = table[f"{metric}_mean"].to_numpy(dtype=np.float64)
+    if np.all(np.isnan(values)):
+        return None
+    return int(np.nanargmax(values) if higher_is_better(metric) else np.nanargmin(values))
+
+
+def _cells(table: pd.DataFrame, label: str, pm: str, bold) -> tuple[list[str], list[list[str]]]:
+    metrics = metric_names(table)
+    best = {m: best_index(table, m) for m in metrics}
+    body = []
+    for i, (_, row) in enumerate(table.iterrows()):
+        cells = [str(row[label])]
+        for m in metrics:
+            text = f"{row[f'{m}_mean']:.4g}"
+            std = row.get(f"{m}_std", math.nan)
+            if not pd.isna(std):
+                text += f"{pm}{std:.2g}"
+            cells.append(bold(text) if best[m] == i else text)
+        body.append(cells)
+    return [label, *metrics], body
+
+
+def to_markdown(table: pd.DataFrame, label: str) -> str:
+    """Markdown table: ``label`` column then one ``mean ± std`` column per metric, best in bold."""
+    header, body = _cells(table, label, " ± ", lambda s: f"**{s}**")
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def to_latex(table: pd.DataFrame, label: str) -> str:
+    """LaTeX ``tabular`` (booktabs rules): same layout as :func:`to_markdown`, best in bold."""
+    header, body = _cells(table, label, r" $\pm$ ", lambda s: rf"\textbf{{{s}}}")
+    lines = [
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(h.upper() if h != label else h) for h in header) + r" \\",
+        r"\midrule",
+    ]
+    for row in body:
+        lines.append(" & ".join([_latex_escape(row[0]), *row[1:]]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def load_summary_row(model: str, path: str | Path, epoch, metrics: Sequence[str]) -> pd.Series:
+    """Read one method's summary CSV and return the row of the requested epoch.
+
+    Parameters
+    ----------
+    model : str
+        Method name (for error messages).
+    path : str or Path
+        Summary CSV written by the summary stage (column ``epoch``, ``<metric>_mean/_std``).
+    epoch : int, str or None
+        Epoch to select; compared as text (None matches the ``none`` label of untrained methods).
+    metrics : sequence of str
+        Metrics the row must provide.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist (the message names the method and the file).
+    ValueError
+        If the epoch or a metric column is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no result for method '{model}': summary file {path} does not exist "
+            "(run that method's analysis first, or fix its working dir or epoch in the "
+            "comparison config)"
+        )
+    table = pd.read_csv(path, dtype={"epoch": str}, keep_default_na=False, na_values=[""])
+    if "epoch" not in table.columns:
+        raise ValueError(f"method '{model}': {path} has no 'epoch' column")
+    wanted = epoch_label(epoch)
+    rows = table[table["epoch"] == wanted]
+    if rows.empty:
+        raise ValueError(
+            f"method '{model}': {path} has no row for epoch {wanted!r}; "
+            f"available epochs: {list(table['epoch'])}"
+        )
+    missing = [f"{m}_{s}" for m in metrics for s in ("mean", "std") if f"{m}_{s}" not in rows]
+    if missing:
+        raise ValueError(f"method '{model}': {path} lacks column(s) {missing}")
+    return rows.iloc[0]
+
+
+def epoch_label(epoch) -> str:
+    """Text label of an epoch in summary tables: ``str(epoch)``, or ``none`` for None."""
+    return "none" if epoch is None else str(epoch)
+
+
+def build_leaderboard(
+    entries: Sequence[tuple[str, str | Path, object]], metrics: Sequence[str]
+) -> pd.DataFrame:
+    """One row per method from the methods' summary files.
+
+    Parameters
+    ----------
+    entries : sequence of (model, summary_path, epoch)
+        Methods in display order.
+    metrics : sequence of str
+        Metrics to include.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model``, then ``<metric>_mean``, ``<metric>_std`` for each metric.
+    """
+    names = [model for model, _, _ in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names in the comparison must be unique, got {names}")
+    rows = []
+    for model, path, epoch in entries:
+        found = load_summary_row(model, path, epoch, metrics)
+        row = {"model": model}
+        for m in metrics:
+            row[f"{m}_mean"] = float(found[f"{m}_mean"])
+            row[f"{m}_std"] = float(found[f"{m}_std"])
+        rows.append(row)
+    return pd.DataFrame(
+        rows, columns=["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    )

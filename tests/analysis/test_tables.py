@@ -1,0 +1,101 @@
+"""Summaries (mean ± sample std) and the cross-method leaderboard."""
+
+import statistics
+
+import pandas as pd
+import pytest
+
+from cmbml.analysis import tables
+
+
+def _rows():
+    return pd.DataFrame(
+        {
+            "sim": [0, 1, 2, 0, 1, 2],
+            "epoch": [10, 10, 10, 20, 20, 20],
+            "mae": [1.0, 2.0, 4.0, 0.5, 0.7, 0.6],
+            "psnr": [30.0, 31.0, 35.0, 40.0, 38.0, 39.5],
+        }
+    )
+
+
+def test_summary_equals_mean_and_sample_std_of_rows():
+    rows = _rows()
+    summary = tables.summarise(rows, ["mae", "psnr"], by="epoch")
+    assert list(summary.columns) == [
+        "epoch",
+        "n_sims",
+        "mae_mean",
+        "mae_std",
+        "psnr_mean",
+        "psnr_std",
+    ]
+    for _, out in summary.iterrows():
+        group = rows[rows["epoch"] == out["epoch"]]
+        assert out["n_sims"] == len(group)
+        for m in ("mae", "psnr"):
+            assert out[f"{m}_mean"] == pytest.approx(statistics.fmean(group[m]))
+            assert out[f"{m}_std"] == pytest.approx(statistics.stdev(group[m]))  # ddof = 1
+
+
+def test_summary_markdown_and_latex_bold_best_epoch():
+    summary = tables.summarise(_rows(), ["mae", "psnr"], by="epoch")
+    md = tables.to_markdown(summary, "epoch").splitlines()
+    assert md[0] == "| epoch | mae | psnr |"
+    row10, row20 = md[2], md[3]
+    # epoch 20 has the lower MAE (0.6 vs 2.33) and the higher PSNR (39.2 vs 32)
+    assert row20.count("**") == 4 and "**" not in row10
+    assert "0.6 ± 0.1**" in row20
+    tex = tables.to_latex(summary, "epoch")
+    assert tex.count(r"\textbf") == 2 and r"$\pm$" in tex and r"\end{tabular}" in tex
+
+
+def _write_method(path, epochs, mae, psnr):
+    pd.DataFrame(
+        {
+            "epoch": epochs,
+            "n_sims": [5] * len(epochs),
+            "mae_mean": mae,
+            "mae_std": [0.1] * len(epochs),
+            "psnr_mean": psnr,
+            "psnr_std": [1.0] * len(epochs),
+        }
+    ).to_csv(path, index=False)
+
+
+def test_leaderboard_from_two_methods_with_best_in_column(tmp_path):
+    _write_method(tmp_path / "a.csv", ["60", "120"], [9.0, 3.0], [20.0, 30.0])
+    _write_method(tmp_path / "b.csv", ["none"], [5.0], [33.0])
+    board = tables.build_leaderboard(
+        [("UNet", tmp_path / "a.csv", 120), ("CNILC", tmp_path / "b.csv", None)], ["mae", "psnr"]
+    )
+    assert list(board.columns) == ["model", "mae_mean", "mae_std", "psnr_mean", "psnr_std"]
+    assert list(board["model"]) == ["UNet", "CNILC"]
+    assert list(board["mae_mean"]) == [3.0, 5.0]  # epoch 120 of UNet was selected
+    assert tables.best_index(board, "mae") == 0  # lower error wins
+    assert tables.best_index(board, "psnr") == 1  # higher PSNR wins
+    md = tables.to_markdown(board, "model").splitlines()
+    assert md[2] == "| UNet | **3 ± 0.1** | 30 ± 1 |"
+    assert md[3] == "| CNILC | 5 ± 0.1 | **33 ± 1** |"
+    tex = tables.to_latex(board, "model").splitlines()
+    assert r"UNet & \textbf{3 $\pm$ 0.1} & 30 $\pm$ 1 \\" in tex
+    assert r"CNILC & 5 $\pm$ 0.1 & \textbf{33 $\pm$ 1} \\" in tex
+
+
+def test_higher_is_better_by_metric_suffix():
+    assert tables.higher_is_better("psnr") and tables.higher_is_better("r2")
+    assert not tables.higher_is_better("theory_rmse") and not tables.higher_is_better("mae")
+
+
+def test_missing_method_result_names_method_and_file(tmp_path):
+    _write_method(tmp_path / "a.csv", ["120"], [3.0], [30.0])
+    missing = tmp_path / "nowhere" / "summary.csv"
+    with pytest.raises(FileNotFoundError, match="CNILC") as err:
+        tables.build_leaderboard(
+            [("UNet", tmp_path / "a.csv", 120), ("CNILC", missing, None)], ["mae"]
+        )
+    assert str(missing) in str(err.value)
+    with pytest.raises(ValueError, match=r"UNet.*epoch '7'.*\['120'\]"):
+        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 7)], ["mae"])
+    with pytest.raises(ValueError, match="r2_mean"):
+        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 120)], ["r2"])
