@@ -1,0 +1,1 @@
+"""Simulation physics: instrument, CMB, foregrounds, sky assembly, noise and mask."""

@@ -1,0 +1,1 @@
+"""Pipeline stages of the simulation (one class per file)."""

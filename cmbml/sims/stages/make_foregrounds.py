@@ -1,0 +1,78 @@
+"""Stage ``make_foregrounds``: the dataset's foreground templates and beamed foreground maps."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from cmbml.core import Stage
+from cmbml.sims.foregrounds import ForegroundModel, model_from_config
+from cmbml.sims.sky import beamed_foreground_maps, detector_arrays
+from cmbml.sims.stages.make_instrument import scenario_detectors
+
+PARAMETER_UNITS = {"beta": "", "temperature": "K", "freq_peak": "GHz", "width": ""}
+"""FITS unit of each spectral-parameter map."""
+
+
+def foreground_seed(stage: Stage, split: str | None, sim: int | None) -> int:
+    """Seed of the synthetic templates: per dataset, or per simulation when they vary."""
+    return int(stage.rng(split, sim, "foreground_templates").integers(2**63))
+
+
+def foreground_config(cfg) -> dict:
+    """``model.sim.foregrounds`` as a plain dict."""
+    return OmegaConf.to_container(cfg.model.sim.foregrounds, resolve=True)
+
+
+class MakeForegrounds(Stage):
+    """Generate the foreground sky once per dataset.
+
+    Synthetic templates (:func:`cmbml.sims.templates.make_templates`) at ``scenario.nside_sky``
+    are written as working products (``fg_template``: I or IQU in uK_RJ at each component's
+    reference frequency; ``fg_parameter``: spatially varying spectral parameters), or PySM3
+    presets are read from local data when ``model.sim.foregrounds.preset_strings`` is set.
+    The emission at every detector (delta bandpass, uK_CMB) is band-limited to
+    ``3 * scenario.nside - 1``, beamed, pixel-windowed and synthesised at ``scenario.nside``
+    (``fg_map``, I or IQU per ``scenario.map_fields``); the sky stage adds it to each
+    simulation's beamed CMB.
+
+    Config: ``scenario`` (nside, nside_sky, detectors, map_fields), ``model.sim.foregrounds``,
+    ``model.sim.instrument`` (detector table). Reads no catalog entry; writes ``fg_template``,
+    ``fg_parameter``, ``fg_map``.
+    """
+
+    name = "make_foregrounds"
+    inputs = ()
+    outputs = ("fg_template", "fg_parameter", "fg_map")
+    config_keys = ("scenario", "model.sim.foregrounds", "model.sim.instrument")
+    per_sim = False
+
+    def run(self) -> None:
+        """Write the templates and the beamed foreground map of every detector."""
+        scen = self.cfg.scenario
+        fg_cfg = foreground_config(self.cfg)
+        model = model_from_config(fg_cfg, int(scen.nside_sky), foreground_seed(self, None, None))
+        if isinstance(model, ForegroundModel):
+            for t in model.templates:
+                self.write("fg_template", t.maps, name=t.name, options={"unit": "uK_RJ"})
+                for pname, value in t.params.items():
+                    if np.ndim(value):
+                        unit = PARAMETER_UNITS.get(pname, "")
+                        self.write(
+                            "fg_parameter", value, name=t.name, field=pname, options={"unit": unit}
+                        )
+        detectors = scenario_detectors(self.cfg)
+        freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
+        nside = int(scen.nside)
+        maps = beamed_foreground_maps(
+            model,
+            freqs,
+            fwhm,
+            pol,
+            nside,
+            3 * nside - 1,
+            max_batch_bytes=int(fg_cfg.get("max_batch_mb", 256)) << 20,
+        )
+        for band, fg in zip(detectors, maps, strict=True):
+            self.write("fg_map", fg, freq=band)
+        self.log.info("foregrounds for %d detectors at nside %d", len(maps), nside)

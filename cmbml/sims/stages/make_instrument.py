@@ -1,0 +1,60 @@
+"""Stage ``make_instrument``: the scenario's detector table as a working product."""
+
+from __future__ import annotations
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from cmbml.core import Stage
+from cmbml.sims.instrument import load_detectors
+from cmbml.sims.noise import white_noise_sigma
+
+
+def scenario_detectors(cfg):
+    """The detectors of ``scenario.detectors`` from ``model.sim.instrument.table``."""
+    table = OmegaConf.select(cfg, "model.sim.instrument.table", default=None)
+    return load_detectors(table, bands=list(cfg.scenario.detectors))
+
+
+class MakeInstrument(Stage):
+    """Write the scenario's detectors with their fields and per-pixel white-noise levels.
+
+    One row per detector of ``scenario.detectors``: band, centre frequency (GHz), beam FWHM
+    (arcmin), Stokes fields in this scenario (``I`` or ``IQU`` per ``scenario.map_fields``),
+    noise levels (uK_CMB arcmin) and the matching uniform per-pixel sigma at ``scenario.nside``
+    (uK_CMB).
+
+    Config: ``scenario``, ``model.sim.instrument`` (``table``). Reads no catalog entry; writes
+    ``detector_table`` (CSV).
+    """
+
+    name = "make_instrument"
+    inputs = ()
+    outputs = ("detector_table",)
+    config_keys = ("scenario", "model.sim.instrument")
+    per_sim = False
+
+    def run(self) -> None:
+        """Write ``detector_table``."""
+        nside = int(self.cfg.scenario.nside)
+        map_fields = str(self.cfg.scenario.map_fields)
+        rows = []
+        for det in scenario_detectors(self.cfg).values():
+            fields = det.fields(map_fields)
+            noise_p = det.noise_p_uk_arcmin if fields == "IQU" else None
+            rows.append(
+                {
+                    "band": det.band,
+                    "center_ghz": det.center_ghz,
+                    "fwhm_arcmin": det.fwhm_arcmin,
+                    "fields": fields,
+                    "noise_t_uk_arcmin": det.noise_t_uk_arcmin,
+                    "noise_p_uk_arcmin": noise_p,
+                    "sigma_t_uk_pixel": white_noise_sigma(det.noise_t_uk_arcmin, nside),
+                    "sigma_p_uk_pixel": None
+                    if noise_p is None
+                    else white_noise_sigma(noise_p, nside),
+                }
+            )
+        self.write("detector_table", pd.DataFrame(rows))
+        self.log.info("%d detectors at nside %d (%s)", len(rows), nside, map_fields)

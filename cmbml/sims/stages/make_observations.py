@@ -1,0 +1,62 @@
+"""Stage ``make_observations``: observed map = noiseless sky + noise, per detector."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from cmbml.core import Stage
+from cmbml.core.errors import BadInputError
+from cmbml.sims.noise import correlated_noise, white_noise
+
+
+class MakeObservations(Stage):
+    """Add a seeded noise realisation to each detector's noiseless beamed sky.
+
+    For every detector of ``scenario.detectors``: ``obs_map = sky_map + noise`` with noise drawn
+    from ``noise_sigma`` (white, or white plus the 1/f-like part when
+    ``model.sim.noise.correlated.enabled``), from the generator of (split, sim, "noise",
+    band). Sky and sigma must have the same fields (I or IQU) and ``scenario.nside``.
+
+    Config: ``scenario``, ``model.sim.noise``. Reads ``sky_map`` and ``noise_sigma``; writes
+    ``obs_map`` (uK_CMB).
+    """
+
+    name = "make_observations"
+    inputs = ("sky_map", "noise_sigma")
+    outputs = ("obs_map",)
+    config_keys = ("scenario", "model.sim.noise")
+    per_sim = True
+
+    def process_sim(self, split: str, sim: int) -> None:
+        """Write every detector's ``obs_map`` for (split, sim)."""
+        nside = int(self.cfg.scenario.nside)
+        corr = OmegaConf.select(self.cfg, "model.sim.noise.correlated", default=None) or {}
+        for band in self.cfg.scenario.detectors:
+            band = int(band)
+            sky = self.read("sky_map", split=split, sim=sim, freq=band, options={"nside": nside})
+            sigma = _sigma(self, band, nside)
+            if sky.shape != sigma.shape:
+                path = self.path("sky_map", split=split, sim=sim, freq=band)
+                raise BadInputError(
+                    f"detector {band}: sky_map {path} has shape {sky.shape} but noise_sigma has "
+                    f"{sigma.shape} (fields differ?)"
+                )
+            rng = self.rng(split, sim, "noise", band)
+            if corr.get("enabled"):
+                noise = correlated_noise(sigma, rng, float(corr["ell_knee"]), float(corr["alpha"]))
+            else:
+                noise = white_noise(sigma, rng)
+            self.write("obs_map", sky + noise, split=split, sim=sim, freq=band)
+
+
+_SIGMA_CACHE: dict = {}
+
+
+def _sigma(stage: Stage, band: int, nside: int) -> np.ndarray:
+    """``noise_sigma`` of ``band``, read once per process (keyed by path and mtime)."""
+    path = stage.path("noise_sigma", freq=band)
+    key = (str(path), path.stat().st_mtime_ns if path.exists() else None)
+    if key not in _SIGMA_CACHE:
+        _SIGMA_CACHE[key] = stage.read("noise_sigma", freq=band, options={"nside": nside})
+    return _SIGMA_CACHE[key]

@@ -1,0 +1,85 @@
+"""Stage ``make_sky``: per simulation, the CMB truth map and the noiseless beamed sky."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cmbml.core import Stage
+from cmbml.sims.cmb import gaussian_cmb_alm, spectrum_from_table
+from cmbml.sims.foregrounds import model_from_config
+from cmbml.sims.sky import cmb_truth_map, detector_arrays, foreground_alms, sky_maps
+from cmbml.sims.stages.make_foregrounds import foreground_config, foreground_seed
+from cmbml.sims.stages.make_instrument import scenario_detectors
+
+_FG_CACHE: dict = {}
+
+
+class MakeSky(Stage):
+    """CMB realisation plus foregrounds, beamed per detector, for one simulation.
+
+    The CMB alm are a Gaussian realisation (seeded by split and sim) of the simulation's lensed
+    CAMB spectra (``cmb_spectrum``), band-limited to ``lmax = 3 * scenario.nside - 1``. The
+    truth map ``cmb_map`` is their synthesis at ``scenario.nside`` with no beam and no pixel
+    window (I or IQU per ``scenario.map_fields``). Each detector's ``sky_map`` is
+    ``(CMB alm * b_l * p_l)`` synthesised at ``nside`` plus the dataset's beamed foreground map
+    (``fg_map``); with ``model.sim.foregrounds.vary_per_sim`` the foregrounds are instead made
+    for this simulation (templates seeded by split and sim, emission at ``nside_sky``) and
+    added to the CMB alm before the beam. All maps in uK_CMB.
+
+    Config: ``scenario``, ``model.sim.foregrounds``, ``model.sim.instrument``. Reads
+    ``cmb_spectrum`` and ``fg_map``; writes ``cmb_map`` and ``sky_map``.
+    """
+
+    name = "make_sky"
+    inputs = ("cmb_spectrum", "fg_map")
+    outputs = ("cmb_map", "sky_map")
+    config_keys = ("scenario", "model.sim.foregrounds", "model.sim.instrument")
+    per_sim = True
+
+    def process_sim(self, split: str, sim: int) -> None:
+        """Write ``cmb_map`` and every detector's ``sky_map`` for (split, sim)."""
+        scen = self.cfg.scenario
+        nside = int(scen.nside)
+        lmax = 3 * nside - 1
+        fg_cfg = foreground_config(self.cfg)
+        batch = int(fg_cfg.get("max_batch_mb", 256)) << 20
+        detectors = scenario_detectors(self.cfg)
+        freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
+        source = f"cmb_spectrum of {split} sim {sim}"
+        _, cls = spectrum_from_table(self.read("cmb_spectrum", split=split, sim=sim), source)
+        if cls.shape[-1] < lmax + 1:
+            raise ValueError(f"{source} reaches l = {cls.shape[-1] - 1}, the sky needs {lmax}")
+        any_pol = bool(pol.any())
+        alm = gaussian_cmb_alm(cls, lmax, self.rng(split, sim, "cmb"), pol=any_pol)
+        self.write("cmb_map", _squeeze(cmb_truth_map(alm, nside, lmax)), split=split, sim=sim)
+        if fg_cfg.get("vary_per_sim"):
+            model = model_from_config(
+                fg_cfg, int(scen.nside_sky), foreground_seed(self, split, sim)
+            )
+            fg_alms = foreground_alms(model, freqs, pol, lmax, max_batch_bytes=batch)
+            maps = sky_maps(alm, fwhm, pol, nside, lmax, fg_alms=fg_alms, max_batch_bytes=batch)
+        else:
+            fg_maps = self._fg_maps(list(detectors), nside)
+            maps = sky_maps(alm, fwhm, pol, nside, lmax, fg_maps=fg_maps, max_batch_bytes=batch)
+        for band, m in zip(detectors, maps, strict=True):
+            self.write("sky_map", _squeeze(m), split=split, sim=sim, freq=band)
+
+    def _fg_maps(self, bands: list[int], nside: int) -> list[np.ndarray]:
+        """The dataset's beamed foreground maps, read once per process (float32 in memory)."""
+        paths = [self.path("fg_map", freq=b) for b in bands]
+        key = tuple((str(p), p.stat().st_mtime_ns if p.exists() else None) for p in paths)
+        if _FG_CACHE.get("key") != key:
+            _FG_CACHE.clear()
+            maps = [
+                np.atleast_2d(self.read("fg_map", freq=b, options={"nside": nside})).astype(
+                    np.float32
+                )
+                for b in bands
+            ]
+            _FG_CACHE.update(key=key, maps=maps)
+        return _FG_CACHE["maps"]
+
+
+def _squeeze(maps: np.ndarray) -> np.ndarray:
+    """``(1, npix)`` -> ``(npix,)`` for single-field files."""
+    return maps[0] if maps.shape[0] == 1 else maps

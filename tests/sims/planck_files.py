@@ -1,0 +1,48 @@
+"""Writers of small FITS files in the Planck formats, for the real-asset tests."""
+
+from __future__ import annotations
+
+import healpy as hp
+import numpy as np
+from astropy.io import fits
+
+
+def write_planck_bintable(
+    path,
+    columns: dict[str, np.ndarray],
+    units: dict[str, str],
+    *,
+    nest: bool = True,
+    per_row: int = 1024,
+) -> None:
+    """Write RING maps as a Planck-style binary table (HDU 1).
+
+    ``columns``: name -> RING ``(npix,)`` map; stored NESTED if ``nest`` (as Planck does), in
+    rows of ``per_row`` pixels (Planck's 1024E layout), with TUNITn, NSIDE, ORDERING keys.
+    """
+    first = next(iter(columns.values()))
+    nside = hp.npix2nside(first.size)
+    per_row = min(per_row, first.size)
+    cols = []
+    for name, values in columns.items():
+        v = hp.reorder(values, r2n=True) if nest else np.asarray(values)
+        cols.append(
+            fits.Column(
+                name=name,
+                format=f"{per_row}E",
+                unit=units.get(name, ""),
+                array=v.astype(np.float32).reshape(-1, per_row),
+            )
+        )
+    hdu = fits.BinTableHDU.from_columns(cols)
+    hdu.header["PIXTYPE"] = "HEALPIX"
+    hdu.header["ORDERING"] = "NESTED" if nest else "RING"
+    hdu.header["NSIDE"] = nside
+    hdu.header["COORDSYS"] = "GALACTIC"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+
+
+def parents_ring(nside_in: int, nside_out: int) -> np.ndarray:
+    """RING parent at ``nside_out`` of every RING pixel at ``nside_in``, via pixel centres."""
+    theta, phi = hp.pix2ang(nside_in, np.arange(12 * nside_in**2))
+    return hp.ang2pix(nside_out, theta, phi)
