@@ -13,7 +13,7 @@ prepare_cli()
 
 @hydra.main(version_base="1.3", config_path="cfg", config_name="config_pyilc")
 def main(cfg: DictConfig) -> None:
-    run_pipeline(cfg, task="predict")
+    run_pipeline(cfg, task="pyilc_predict")
 
 
 if __name__ == "__main__":

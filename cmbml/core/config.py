@@ -21,9 +21,19 @@ CONFIG_DIR = REPO_ROOT / "cfg"
 
 
 def register_resolvers() -> None:
-    """Register ``${cmbml_repo:}`` (the repository root) and ``${cmbml_mul:a,b}`` (a * b)."""
+    """Register ``${cmbml_repo:}`` (repository root), ``${cmbml_mul:a,b}`` (a * b) and
+    ``${cmbml_default:value,default}`` (default when value is null) and
+    ``${cmbml_concat:list_a,list_b,...}`` (concatenated lists)."""
     if not OmegaConf.has_resolver("cmbml_repo"):
         OmegaConf.register_new_resolver("cmbml_repo", lambda: str(REPO_ROOT))
+    if not OmegaConf.has_resolver("cmbml_default"):
+        OmegaConf.register_new_resolver(
+            "cmbml_default", lambda value, default: default if value is None else value
+        )
+    if not OmegaConf.has_resolver("cmbml_concat"):
+        OmegaConf.register_new_resolver(
+            "cmbml_concat", lambda *lists: [item for items in lists for item in items]
+        )
     if not OmegaConf.has_resolver("cmbml_mul"):
         OmegaConf.register_new_resolver("cmbml_mul", lambda a, b: a * b)
 

@@ -15,6 +15,8 @@ from cmbml.core.handlers import atomic_path
 __all__ = ["run_logging"]
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Libraries whose INFO messages (one per file read) would drown the pipeline's own log.
+QUIET_LOGGERS = ("healpy", "distributed", "numba", "matplotlib")
 
 
 @contextmanager
@@ -36,6 +38,8 @@ def run_logging(cfg: DictConfig, catalog: Catalog, task: str | None) -> Iterator
     root = logging.getLogger()
     root.addHandler(handler)
     previous = root.level
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
     logging.getLogger(__name__).info("log file %s; config %s", log_path, config_path)
