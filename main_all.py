@@ -6,7 +6,7 @@ Usage: ``python main_all.py [key=value ...]`` (Hydra overrides; see README.md).
 import hydra
 from omegaconf import DictConfig
 
-from cmbml.core import prepare_cli, run_pipeline
+from cmbml.core import Catalog, prepare_cli, run_pipeline
 
 prepare_cli()
 
@@ -14,6 +14,14 @@ prepare_cli()
 @hydra.main(version_base="1.3", config_path="cfg", config_name="config_all")
 def main(cfg: DictConfig) -> None:
     run_pipeline(cfg)
+    catalog = Catalog.from_config(cfg)
+    leaderboard = catalog.path("comparison_pixel_md")
+    print(f"\nPixel leaderboard ({leaderboard}):\n{leaderboard.read_text()}")
+    print(f"Power-spectrum leaderboard: {catalog.path('comparison_ps_md')}")
+    print(f"Comparison figure: {catalog.path('comparison_fig_spectra')}")
+    for method in cfg.model.analysis.methods.values():
+        figures = catalog.path("analysis_fig_ps_dist", working=method.working, split="Test")
+        print(f"{method.name} figures: {figures.parent}")
 
 
 if __name__ == "__main__":
