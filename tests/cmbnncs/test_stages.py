@@ -21,7 +21,6 @@ def make_cfg(root, *overrides):
     return compose(
         "config_sims",
         [
-            "+model/cmbnncs=demo",
             # simulation outputs, declared here so the test does not depend on the sims package
             "++catalog.obs_map.path='{root}/{dataset}/Simulation/{split}/sim{sim:04d}/"
             "obs_{freq}_map.fits'",

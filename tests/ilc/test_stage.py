@@ -23,7 +23,7 @@ def compose_pyilc(method, overrides):
     try:
         return compose("config_all", [f"model/pyilc={method}", *overrides])
     except ConfigCompositionException:
-        return compose("config_all", [f"+model/pyilc={method}", *overrides])
+        return compose("config_all", [f"model/pyilc={method}", *overrides])
 
 
 @pytest.mark.parametrize("method", ["cnilc", "hilc"])
