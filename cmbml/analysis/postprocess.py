@@ -96,7 +96,7 @@ def rebeam(
     target: Resolution,
     *,
     lmax: int | None = None,
-    niter: int = 0,
+    niter: int = 3,
     nthreads: int = 0,
 ) -> np.ndarray:
     """Change the resolution of maps by filtering their spherical harmonics.
@@ -217,7 +217,7 @@ def postprocess_pair(
     common_resolution: Resolution,
     truth_resolution: Resolution = Resolution(),
     lmax: int | None = None,
-    niter: int = 0,
+    niter: int = 3,
     nthreads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bring a truth and a predicted map to the common resolution, mask them, remove l < 2.
