@@ -8,13 +8,20 @@ spectra well beyond l) and is asked for the lensed spectra once (no double lensi
 Realisations draw the alm directly from a ``np.random.Generator`` (not healpy's ``synalm`` and
 its global RNG): for each (l, m) the T and E coefficients are correlated through the Cholesky
 factor of [[TT, TE], [TE, EE]], B is independent.
+
+Alternatively (``model.sim.cmb.realisation: pysm_lensed``) the CMB is PySM3's ``CMBLensed``:
+Taylens lensing of a Gaussian unlensed CMB by a Gaussian lensing potential, from CAMB's unlensed
+spectra and lensing potential (:func:`lensed_and_unlensed_cls`, :func:`unlensed_spectrum_text`,
+:func:`pysm_lensed_cmb_map`).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -23,16 +30,23 @@ from cmbml import sphere
 __all__ = [
     "DEFAULT_ACCURACY",
     "SPECTRA",
+    "UNLENSED_COLUMNS",
     "gaussian_cmb_alm",
+    "lensed_and_unlensed_cls",
     "lensed_cls",
+    "pysm_lensed_cmb_map",
     "spectrum_from_table",
     "spectrum_table",
+    "unlensed_spectrum_text",
 ]
 
 logger = logging.getLogger(__name__)
 
 SPECTRA = ("TT", "EE", "BB", "TE")
 """Order of the spectra in the arrays of this module."""
+
+UNLENSED_COLUMNS = ("TT", "EE", "BB", "TE", "PP", "TP", "EP")
+"""Order of the unlensed spectra and lensing potential (CAMB's ``lenspotentialCls``)."""
 
 DEFAULT_ACCURACY: dict = {
     "lens_potential_accuracy": 2,
@@ -92,6 +106,15 @@ def lensed_cls(
     cls : np.ndarray
         ``(4, lmax + 1)`` lensed C_l TT, EE, BB, TE in uK_CMB^2 (zero at l = 0, 1).
     """
+    start = time.perf_counter()
+    results = _camb_results(params, lmax, accuracy, threads)
+    cls = results.get_lensed_scalar_cls(lmax=lmax, CMB_unit="muK", raw_cl=True)
+    logger.debug("CAMB lensed spectra to lmax %d in %.2f s", lmax, time.perf_counter() - start)
+    return np.arange(lmax + 1), np.ascontiguousarray(cls[: lmax + 1, :4].T)
+
+
+def _camb_results(params: Mapping[str, float], lmax: int, accuracy, threads: int):
+    """CAMB results with lensing computed for output up to ``lmax`` (see :func:`lensed_cls`)."""
     import camb
 
     unknown = sorted(set(params) - _SET_COSMOLOGY - _INIT_POWER)
@@ -115,11 +138,118 @@ def lensed_cls(
     pars.WantTensors = False
     if threads > 0:
         camb.config.ThreadNum = int(threads)
+    return camb.get_results(pars)
+
+
+def lensed_and_unlensed_cls(
+    params: Mapping[str, float],
+    lmax: int,
+    *,
+    accuracy: Mapping[str, float] | None = None,
+    threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lensed spectra as :func:`lensed_cls` plus the unlensed ones and the lensing potential.
+
+    One CAMB run (same settings as :func:`lensed_cls`, whose lensed output it reproduces).
+
+    Parameters
+    ----------
+    params, lmax, accuracy, threads
+        As for :func:`lensed_cls`.
+
+    Returns
+    -------
+    ell : np.ndarray
+        ``(lmax + 1,)`` multipoles 0..lmax.
+    cls : np.ndarray
+        ``(4, lmax + 1)`` lensed C_l TT, EE, BB, TE in uK_CMB^2.
+    dls : np.ndarray
+        ``(7, lmax + 1)`` unlensed scalar spectra and lensing potential in CAMB's
+        ``lenspotentialCls`` normalisation (columns :data:`UNLENSED_COLUMNS`): TT, EE, BB, TE as
+        l(l+1) C_l / 2pi (uK_CMB^2; BB = 0, no tensors), PP = [l(l+1)]^2 C_l^phiphi / 2pi
+        (dimensionless), TP, EP = [l(l+1)]^(3/2) C_l^(T,E phi) / 2pi (uK_CMB); zero at l = 0, 1.
+    """
     start = time.perf_counter()
-    results = camb.get_results(pars)
-    cls = results.get_lensed_scalar_cls(lmax=lmax, CMB_unit="muK", raw_cl=True)
-    logger.debug("CAMB lensed spectra to lmax %d in %.2f s", lmax, time.perf_counter() - start)
-    return np.arange(lmax + 1), np.ascontiguousarray(cls[: lmax + 1, :4].T)
+    results = _camb_results(params, lmax, accuracy, threads)
+    lensed = results.get_lensed_scalar_cls(lmax=lmax, CMB_unit="muK", raw_cl=True)
+    unlensed = results.get_unlensed_scalar_cls(lmax=lmax, CMB_unit="muK", raw_cl=False)
+    phi = results.get_lens_potential_cls(lmax=lmax, CMB_unit="muK", raw_cl=False)
+    logger.debug("CAMB (un)lensed spectra to lmax %d in %.2f s", lmax, time.perf_counter() - start)
+    dls = np.vstack([unlensed[: lmax + 1, :4].T, phi[: lmax + 1, :3].T])
+    dls[:, :2] = 0.0
+    return (
+        np.arange(lmax + 1),
+        np.ascontiguousarray(lensed[: lmax + 1, :4].T),
+        np.ascontiguousarray(dls),
+    )
+
+
+def unlensed_spectrum_text(ell: np.ndarray, dls: np.ndarray) -> str:
+    """CAMB ``lenspotentialCls`` text (as PySM3's ``CMBLensed`` reads it) of l >= 2.
+
+    Parameters
+    ----------
+    ell : np.ndarray
+        ``(n,)`` multipoles 0, 1, ..., lmax.
+    dls : np.ndarray
+        ``(7, n)`` spectra of :func:`lensed_and_unlensed_cls` (``UNLENSED_COLUMNS``).
+
+    Returns
+    -------
+    str
+        A ``#`` header line, then one row per l = 2..lmax: ``L TT EE BB TE PP TP EP``.
+    """
+    ell = np.asarray(ell)
+    dls = np.asarray(dls, dtype=np.float64)
+    if not np.array_equal(ell, np.arange(ell.size)) or dls.shape != (7, ell.size):
+        raise ValueError(
+            f"need ell = 0..lmax and dls (7, {ell.size}) {', '.join(UNLENSED_COLUMNS)}, "
+            f"got ell {ell[:3]}... and dls {dls.shape}"
+        )
+    rows = np.column_stack([ell[2:], dls[:, 2:].T])
+    buf = io.StringIO()
+    np.savetxt(buf, rows, fmt=["%d"] + ["%.10e"] * 7, header="L " + " ".join(UNLENSED_COLUMNS))
+    return buf.getvalue()
+
+
+def pysm_lensed_cmb_map(path: str | Path, nside: int, seed: int) -> np.ndarray:
+    """A lensed CMB realisation by PySM3's ``CMBLensed`` (Taylens) from an unlensed spectrum file.
+
+    ``CMBLensed`` draws T, E, B and phi with ``healpy.synalm`` after ``np.random.seed(seed)``
+    (numpy's global RNG): the same seed gives the same map. The global RNG state is saved and
+    restored around the call so that other users of it are unaffected. The unlensed CMB is
+    band-limited to l < 3 ``nside``, phi to min(8 ``nside``, the file's lmax).
+
+    Parameters
+    ----------
+    path : str or Path
+        Text file of :func:`unlensed_spectrum_text` (must exist: PySM3 would otherwise try to
+        download a file of that name).
+    nside : int
+        HEALPix resolution of the lensed map.
+    seed : int
+        Seed, 0 <= seed < 2**32.
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``(3, npix)`` I, Q, U, RING, uK_CMB, pixel values (no pixel window).
+    """
+    from pysm3.models.cmb import CMBLensed
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"unlensed spectrum file {path} does not exist")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    state = np.random.get_state()
+    try:
+        start = time.perf_counter()
+        model = CMBLensed(int(nside), str(path.resolve()), cmb_seed=int(seed))
+        logger.debug("CMBLensed at nside %d in %.2f s", nside, time.perf_counter() - start)
+    finally:
+        np.random.set_state(state)
+    return np.asarray(model.map.value, dtype=np.float64)
 
 
 def spectrum_table(ell: np.ndarray, cls: np.ndarray):
