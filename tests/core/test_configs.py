@@ -27,7 +27,7 @@ def test_primary_config_composes_and_resolves(name):
 @pytest.mark.parametrize(
     ("overrides", "dataset", "counts"),
     [
-        ([], "CMB_ML_64_demo", {"Train": 8, "Valid": 2, "Test": 2}),
+        ([], "CMB_ML_64_demo", {"Train": 40, "Valid": 4, "Test": 4}),
         (
             ["scenario=paper_512", "splits=1450"],
             "CMB_ML_512_1450",
