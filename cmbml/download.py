@@ -42,6 +42,7 @@ import yaml
 from tqdm import tqdm
 
 __all__ = [
+    "local_system_path",
     "CHECKSUM_ALGORITHMS",
     "ChecksumError",
     "DownloadError",
@@ -566,6 +567,16 @@ def manifest_files(
             )
         )
     return files
+
+
+def local_system_path(key: str, *parts: str) -> Path:
+    """A folder under ``local_system.<key>`` (``assets_dir`` or ``datasets_root``) of the config.
+
+    Composes the project configuration (so ``CMBML_DATA_ROOT`` applies) only when called.
+    """
+    from cmbml.core import compose
+
+    return Path(compose("config_sims").local_system[key], *parts)
 
 
 def cli_parser(description: str, manifest: Path) -> argparse.ArgumentParser:

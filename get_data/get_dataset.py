@@ -32,6 +32,7 @@ from cmbml.download import (
     cli_parser,
     download,
     load_manifest,
+    local_system_path,
     run_cli,
 )
 
@@ -40,13 +41,6 @@ MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
 SPLITS = ("Train", "Valid", "Test")
 
 logger = logging.getLogger(__name__)
-
-
-def default_dest(dataset: str) -> Path:
-    """``<local_system.datasets_root>/<dataset>`` from the project configuration."""
-    from cmbml.core import compose
-
-    return Path(compose("config_sims").local_system.datasets_root) / dataset
 
 
 def record_file(
@@ -176,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         location = spec["records"][args.dataset]
         if args.base_url:
             location = urljoin(args.base_url, Path(urlparse(location).path).name)
-    dest = args.dest or default_dest(args.dataset)
+    dest = args.dest or local_system_path("datasets_root", args.dataset)
     try:
         records, source = read_records(location, dest, args)
     except DownloadError as err:

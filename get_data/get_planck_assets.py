@@ -18,17 +18,16 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from cmbml.download import cli_parser, load_manifest, manifest_files, run_cli
+from cmbml.download import (
+    cli_parser,
+    load_manifest,
+    local_system_path,
+    manifest_files,
+    run_cli,
+)
 
 GROUP = "planck_assets"
 MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
-
-
-def default_dest() -> Path:
-    """``<local_system.assets_dir>/planck`` from the project configuration."""
-    from cmbml.core import compose
-
-    return Path(compose("config_sims").local_system.assets_dir) / "planck"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for remote in files:
             print(f"{remote.key:>6}  {remote.url}")
         return 0
-    return run_cli(files, args.dest or default_dest(), args)
+    return run_cli(files, args.dest or local_system_path("assets_dir", "planck"), args)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,16 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from cmbml.download import cli_parser, load_manifest, manifest_files, run_cli
+from cmbml.download import (
+    cli_parser,
+    load_manifest,
+    local_system_path,
+    manifest_files,
+    run_cli,
+)
 
 GROUP = "wmap9_chains"
 MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
-
-
-def default_dest() -> Path:
-    """``<local_system.assets_dir>/wmap9_chains`` from the project configuration."""
-    from cmbml.core import compose
-
-    return Path(compose("config_sims").local_system.assets_dir) / "wmap9_chains"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_url=args.base_url,
         source=str(args.manifest),
     )
-    return run_cli(files, args.dest or default_dest(), args, keep_archive=not args.remove_archive)
+    dest = args.dest or local_system_path("assets_dir", "wmap9_chains")
+    return run_cli(files, dest, args, keep_archive=not args.remove_archive)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Writers of small FITS files in the Planck formats, for the real-asset tests."""
+"""Writers of small files in the Planck and WMAP formats, for the real-asset tests."""
 
 from __future__ import annotations
 
@@ -46,3 +46,29 @@ def parents_ring(nside_in: int, nside_out: int) -> np.ndarray:
     """RING parent at ``nside_out`` of every RING pixel at ``nside_in``, via pixel centres."""
     theta, phi = hp.pix2ang(nside_in, np.arange(12 * nside_in**2))
     return hp.ang2pix(nside_out, theta, phi)
+
+
+WMAP9_CENTRES = {
+    "H0": 70.0,
+    "omegach2": 0.114,
+    "omegabh2": 0.0226,
+    "ns002": 0.97,
+    "tau": 0.089,
+    "mnu": 0.3,
+}
+
+
+def write_wmap_chains(directory, n_rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """WMAP9-style chain directory: one ASCII file per parameter, columns (step, value).
+
+    Returns the values written, parameter -> ``(n_rows,)``.
+    """
+    directory.mkdir()
+    steps = np.arange(1, n_rows + 1)
+    values = {}
+    for name, centre in WMAP9_CENTRES.items():
+        values[name] = centre * (1 + 0.01 * rng.standard_normal(n_rows))
+        with open(directory / name, "w") as fh:
+            for step, value in zip(steps, values[name], strict=True):
+                fh.write(f"{step:10d}  {value:.10e}\n")
+    return values

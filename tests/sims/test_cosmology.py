@@ -17,6 +17,7 @@ from cmbml.sims.cosmology import (
     read_chain_rows,
     select_chain_rows,
 )
+from tests.sims.planck_files import write_wmap_chains
 
 # Planck 2018 VI Table 2 (TT,TE,EE+lowE+lensing), written out independently of the CSV
 PLANCK2018 = {
@@ -65,30 +66,9 @@ def test_camb_inputs():
         camb_inputs({"sigma8": 0.8})
 
 
-def _write_chains(directory, n_rows, rng):
-    """WMAP-style chain directory: one file per parameter, columns (step, value)."""
-    directory.mkdir()
-    values = {}
-    centres = {
-        "H0": 70.0,
-        "omegach2": 0.114,
-        "omegabh2": 0.0226,
-        "ns002": 0.97,
-        "tau": 0.089,
-        "mnu": 0.3,
-    }
-    steps = np.arange(1, n_rows + 1)
-    for name, c in centres.items():
-        values[name] = c * (1 + 0.01 * rng.standard_normal(n_rows))
-        with open(directory / name, "w") as fh:
-            for s, v in zip(steps, values[name], strict=True):
-                fh.write(f"{s:10d}  {v:.10e}\n")
-    return values
-
-
 def test_chain_rows_read_back(tmp_path):
     rng = np.random.default_rng(3)
-    values = _write_chains(tmp_path / "chains", 500, rng)
+    values = write_wmap_chains(tmp_path / "chains", 500, rng)
     names = list(WMAP9_TO_CAMB)
     assert chain_length(tmp_path / "chains", names) == 500
     rows = select_chain_rows(500, 40, np.random.default_rng(11))
@@ -107,7 +87,7 @@ def test_chain_rows_read_back(tmp_path):
 
 
 def test_chain_errors(tmp_path):
-    _write_chains(tmp_path / "chains", 50, np.random.default_rng(0))
+    write_wmap_chains(tmp_path / "chains", 50, np.random.default_rng(0))
     with pytest.raises(FileNotFoundError, match=r"chains/a002.*model/sim/cmb=wmap9_chains"):
         read_chain_rows(
             tmp_path / "chains", ["H0", "a002"], [0], option="model/sim/cmb=wmap9_chains"

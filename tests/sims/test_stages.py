@@ -10,7 +10,7 @@ import pytest
 from cmbml.core import BadInputError, Catalog, compose, run_pipeline
 from cmbml.core.handlers import get_handler
 from cmbml.sims.noise import white_noise_sigma
-from tests.sims.planck_files import write_planck_bintable
+from tests.sims.planck_files import write_planck_bintable, write_wmap_chains
 
 NSIDE = 8
 BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
@@ -184,24 +184,6 @@ def test_planck_variance_noise_model(tmp_path):
         run_pipeline(missing)
 
 
-def _write_chains(directory, n_rows):
-    directory.mkdir()
-    rng = np.random.default_rng(0)
-    centres = {
-        "H0": 70.0,
-        "omegach2": 0.114,
-        "omegabh2": 0.0226,
-        "ns002": 0.97,
-        "tau": 0.089,
-        "mnu": 0.3,
-    }
-    values = {}
-    for name, c in centres.items():
-        values[name] = c * (1 + 0.01 * rng.standard_normal(n_rows))
-        np.savetxt(directory / name, np.c_[np.arange(1, n_rows + 1), values[name]], fmt="%d %.8e")
-    return values
-
-
 def _chain_cfg(root, chain_dir, *overrides):
     return make_cfg(
         root,
@@ -213,7 +195,7 @@ def _chain_cfg(root, chain_dir, *overrides):
 
 
 def test_wmap9_chain_cosmology(tmp_path):
-    values = _write_chains(tmp_path / "chains", 100)
+    values = write_wmap_chains(tmp_path / "chains", 100, np.random.default_rng(0))
     sizes = {"Train": 20, "Valid": 10, "Test": 10}
     cfg = _chain_cfg(
         tmp_path / "data",
