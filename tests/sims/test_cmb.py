@@ -12,23 +12,12 @@ from cmbml.sims.cmb import (
     spectrum_from_table,
     spectrum_table,
 )
-from cmbml.sims.cosmology import camb_inputs
-
-PLANCK = camb_inputs(
-    {
-        "H0": 67.36,
-        "ombh2": 0.02237,
-        "omch2": 0.1200,
-        "tau": 0.0544,
-        "ln10_10As": 3.044,
-        "ns": 0.9649,
-    }
-)
+from tests.sims.fiducial import PLANCK_CAMB
 
 
 @pytest.fixture(scope="module")
 def planck_cls():
-    return lensed_cls(PLANCK, 250)
+    return lensed_cls(PLANCK_CAMB, 250)
 
 
 def test_spectra_layout_and_physics(planck_cls):
@@ -137,7 +126,7 @@ def test_realisation_spectrum_within_cosmic_variance(planck_cls):
 def test_camb_accuracy():
     """Default CAMB settings agree with a converged run to 0.1% (BB 0.2%) for l <= 400."""
     lmax = 400
-    ell, fast = lensed_cls(PLANCK, lmax)
+    ell, fast = lensed_cls(PLANCK_CAMB, lmax)
     accurate = {
         "lens_potential_accuracy": 4,
         "lens_margin": 1500,
@@ -146,7 +135,7 @@ def test_camb_accuracy():
         "lAccuracyBoost": 2.0,
         "AccurateBB": True,
     }
-    _, ref = lensed_cls(PLANCK, lmax, accuracy=accurate)
+    _, ref = lensed_cls(PLANCK_CAMB, lmax, accuracy=accurate)
     rel = np.abs(fast[:3, 2:] / ref[:3, 2:] - 1).max(axis=1)
     te = np.abs(fast[3, 2:] - ref[3, 2:]) / np.sqrt(ref[0, 2:] * ref[1, 2:])
     assert rel[0] < 1e-3 and rel[1] < 1e-3, f"TT, EE max relative error {rel[:2]}"

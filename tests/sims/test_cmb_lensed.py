@@ -14,25 +14,15 @@ from cmbml.sims.cmb import (
     pysm_lensed_cmb_map,
     unlensed_spectrum_text,
 )
-from cmbml.sims.cosmology import camb_inputs
+from tests.sims.fiducial import PLANCK_CAMB
 
 NSIDE, NSIDE_SKY = 32, 64
 LMAX = 3 * NSIDE - 1
-PLANCK = camb_inputs(
-    {
-        "H0": 67.36,
-        "ombh2": 0.02237,
-        "omch2": 0.1200,
-        "tau": 0.0544,
-        "ln10_10As": 3.044,
-        "ns": 0.9649,
-    }
-)
 
 
 @pytest.fixture(scope="module")
 def spectra_file(tmp_path_factory):
-    ell, cls, dls = lensed_and_unlensed_cls(PLANCK, 3 * NSIDE_SKY)
+    ell, cls, dls = lensed_and_unlensed_cls(PLANCK_CAMB, 3 * NSIDE_SKY)
     path = tmp_path_factory.mktemp("cmb") / "unlensed.txt"
     path.write_text(unlensed_spectrum_text(ell, dls))
     return path, ell, cls, dls

@@ -17,17 +17,8 @@ from cmbml.sims.cosmology import (
     read_chain_rows,
     select_chain_rows,
 )
+from tests.sims.fiducial import PLANCK2018
 from tests.sims.planck_files import write_wmap_chains
-
-# Planck 2018 VI Table 2 (TT,TE,EE+lowE+lensing), written out independently of the CSV
-PLANCK2018 = {
-    "H0": (67.36, 0.54),
-    "ombh2": (0.02237, 0.00015),
-    "omch2": (0.1200, 0.0012),
-    "tau": (0.0544, 0.0073),
-    "ln10_10As": (3.044, 0.014),
-    "ns": (0.9649, 0.0042),
-}
 
 
 def test_prior_table():

@@ -10,22 +10,17 @@ from cmbml import sphere
 from cmbml.core import Catalog, MissingInputError, compose, run_pipeline
 from cmbml.core.handlers import get_handler
 from cmbml.sims.cmb import spectrum_table
+from tests.sims.fiducial import tiny_sims_overrides
 
 NSIDE = 8
 LMAX = 3 * NSIDE - 1
-BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
 
 
 def make_cfg(root, *overrides):
     return compose(
         "config_sims",
         [
-            f"local_system.datasets_root={root}",
-            f"scenario.nside={NSIDE}",
-            f"scenario.nside_sky={2 * NSIDE}",
-            "splits.Train.n_sims=2",
-            "splits.Valid.n_sims=0",
-            "splits.Test.n_sims=1",
+            *tiny_sims_overrides(root, NSIDE),
             "pipeline.stages=[make_foregrounds,make_sky]",
             *overrides,
         ],

@@ -10,10 +10,10 @@ import pytest
 from cmbml.core import BadInputError, Catalog, compose, run_pipeline
 from cmbml.core.handlers import get_handler
 from cmbml.sims.noise import white_noise_sigma
+from tests.sims.fiducial import BANDS, tiny_sims_overrides
 from tests.sims.planck_files import write_planck_bintable, write_wmap_chains
 
 NSIDE = 8
-BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
 read_map = get_handler("healpix_map").read
 
 
@@ -21,12 +21,7 @@ def make_cfg(root, *overrides):
     return compose(
         "config_sims",
         [
-            f"local_system.datasets_root={root}",
-            f"scenario.nside={NSIDE}",
-            f"scenario.nside_sky={2 * NSIDE}",
-            "splits.Train.n_sims=2",
-            "splits.Valid.n_sims=0",
-            "splits.Test.n_sims=1",
+            *tiny_sims_overrides(root, NSIDE),
             # CAMB at its cheapest: these tests check the plumbing, test_cmb.py the accuracy
             "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
             *overrides,
