@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmbml.sims.instrument import T_CMB_K, kcmb_to_krj
 from cmbml.sims.templates import ComponentTemplate, make_templates
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "sed",
 ]
 
-T_CMB = 2.7255
+T_CMB = T_CMB_K
 """CMB monopole temperature, K."""
 H_OVER_K_GHZ = 6.62607015e-34 / 1.380649e-23 * 1e9
 """h / k_B in K per GHz."""
@@ -59,20 +60,12 @@ _AME_TABLE_PEAK_GHZ = 30.0
 
 
 def krj_to_kcmb(freq_ghz) -> np.ndarray:
-    """Conversion factor from K_RJ to K_CMB at ``freq_ghz`` (delta bandpass).
+    """Conversion factor from K_RJ to K_CMB at ``freq_ghz`` (GHz, float or array; delta bandpass).
 
-    Parameters
-    ----------
-    freq_ghz : float or np.ndarray
-        Frequency, GHz.
-
-    Returns
-    -------
-    np.ndarray
-        ``dT_CMB / dT_RJ = (e**x - 1)**2 / (x**2 e**x)``, ``x = h nu / k T_CMB`` (> 1).
+    ``dT_CMB / dT_RJ = (e**x - 1)**2 / (x**2 e**x)``, ``x = h nu / k T_CMB`` (> 1): the inverse of
+    :func:`cmbml.sims.instrument.kcmb_to_krj`.
     """
-    x = H_OVER_K_GHZ * np.asarray(freq_ghz, dtype=np.float64) / T_CMB
-    return np.expm1(x) ** 2 / (x * x * np.exp(x))
+    return 1.0 / kcmb_to_krj(freq_ghz)
 
 
 def mbb_sed(freq_ghz: float, freq_ref_ghz: float, beta, temperature):

@@ -13,11 +13,12 @@ T_CMB = 2.7255 K. At 545/857 GHz these differ from Planck's band-integrated fact
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 __all__ = [
     "T_CMB_K",
@@ -167,10 +168,13 @@ def _parse_row(row: dict) -> Detector:
 # Unit conversions ----------------------------------------------------------------------------
 
 
-def kcmb_to_krj(freq_ghz: float) -> float:
-    """K_RJ per K_CMB at ``freq_ghz`` (delta bandpass): ``x^2 e^x / (e^x - 1)^2``, x = h nu/kT."""
-    x = _H * freq_ghz * 1e9 / (_K_B * T_CMB_K)
-    return x * x * math.exp(x) / math.expm1(x) ** 2
+def kcmb_to_krj(freq_ghz):
+    """K_RJ per K_CMB at ``freq_ghz`` (delta bandpass): ``x^2 e^x / (e^x - 1)^2``, x = h nu/kT.
+
+    ``freq_ghz`` may be a float or an array of frequencies (GHz); the result has its shape.
+    """
+    x = _H * np.asarray(freq_ghz, dtype=np.float64) * 1e9 / (_K_B * T_CMB_K)
+    return x * x * np.exp(x) / np.expm1(x) ** 2
 
 
 def kcmb_to_mjysr(freq_ghz: float) -> float:
