@@ -4,18 +4,25 @@ A stage declares the catalog entries it reads (``inputs``) and writes (``outputs
 subtrees that define its results (``config_keys``). Per-simulation stages implement
 ``process_sim(split, sim)``, which the pipeline runner maps over splits x simulations through the
 parallel backend; other stages implement ``run()``.
+
+Every file a unit reads through :meth:`Stage.read` or declares with :meth:`Stage.asset` (an
+external file: instrument table, Planck map, chain, PySM data) and every file it writes through
+:meth:`Stage.write` is recorded with its fingerprint; the runner keeps them in the unit's manifest
+(:mod:`cmbml.core.provenance`), so a changed input recomputes exactly the units that read it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from cmbml.core import provenance
 from cmbml.core.catalog import Catalog, placeholders
 from cmbml.core.errors import MissingInputError
 from cmbml.core.schema import get_splits
@@ -47,6 +54,9 @@ class Stage:
     per_sim: ClassVar[bool] = True
     splits: ClassVar[tuple[str, ...] | None] = None
     infer: ClassVar[bool] = False
+    #: Whole-dataset stages whose result depends on which simulations exist (training, summaries)
+    #: set this, so that growing a split recomputes them.
+    covers_units: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -66,6 +76,7 @@ class Stage:
         if "infer" in self.settings:
             self.infer = bool(self.settings["infer"])
         self.written: list[Path] = []
+        self.read_paths: dict[Path, None] = {}
         self.log = logging.getLogger(f"cmbml.stage.{self.name}")
 
     # -- work ------------------------------------------------------------------------------
@@ -117,7 +128,36 @@ class Stage:
                 f"stage '{self.name}' needs '{name}' at {path}, which does not exist; {hint}"
             )
         handler_opts = {**self.catalog.entry(name).options, **(options or {})}
+        self.read_paths[path] = None
         return self.catalog.handler(name).read(path, **handler_opts)
+
+    def asset(self, path: Path | str, *, hint: str | None = None) -> Path:
+        """Declare an external file this unit reads (it becomes part of the unit's provenance).
+
+        Parameters
+        ----------
+        path : Path or str
+            The file (instrument table, Planck map, chain file, mask, PySM template ...).
+        hint : str, optional
+            How to obtain it (``"python get_data/get_planck_assets.py --only nilc"``), used in
+            the error when it is missing.
+
+        Returns
+        -------
+        Path
+            ``path``, so that ``read_planck_map(self.asset(p))`` reads and records at once.
+
+        Raises
+        ------
+        MissingInputError
+            The file does not exist; the message names it, this stage and the hint.
+        """
+        path = Path(path)
+        if not path.is_file():
+            how = f"; {hint}" if hint else ""
+            raise MissingInputError(f"stage '{self.name}' needs {path}, which does not exist{how}")
+        self.read_paths[path] = None
+        return path
 
     def write(self, name: str, data: Any, /, *, options: dict | None = None, **values: Any):
         """Write ``data`` to catalog entry ``name`` atomically; returns the path."""
@@ -138,6 +178,23 @@ class Stage:
         """The resolved config subtrees of ``config_keys`` and the stage settings."""
         config = {key: _select(self.cfg, key, self.name) for key in self.config_keys}
         return {"seed": int(self.cfg.seed), "settings": self.settings, "config": config}
+
+    def config_hash(self) -> str:
+        """Hash of what defines this stage's results besides its input files: its class, config
+        (:meth:`stage_config`) and, for ``covers_units`` stages, the (split, sim) units."""
+        parts = [
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            json.dumps(self.stage_config(), sort_keys=True, default=str),
+        ]
+        if self.covers_units:
+            parts.append(json.dumps(list(self.units())))
+        return provenance.combine(parts)
+
+    def resume_key(self, paths: Iterable[Path | str]) -> str:
+        """A key for resuming long work (training) inside a unit: equal only for the same
+        config hash and the same content of ``paths`` (the files the work reads)."""
+        digests = (provenance.fingerprint(Path(p)).digest for p in paths)
+        return provenance.combine([self.config_hash(), *digests])
 
 
 def _select(cfg: DictConfig, key: str, stage: str) -> Any:

@@ -28,6 +28,7 @@ class AnalysisFigures(AnalysisStage):
 
     name = "analysis_figures"
     per_sim = False
+    covers_units = True
     fixed_inputs = (
         "analysis_truth_pp",
         "analysis_prediction_pp",

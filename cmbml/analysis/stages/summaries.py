@@ -31,6 +31,7 @@ class AnalysisSummaries(AnalysisStage):
 
     name = "analysis_summaries"
     per_sim = False
+    covers_units = True
     fixed_inputs = (
         "analysis_pixel_metrics",
         "analysis_ps_metrics",

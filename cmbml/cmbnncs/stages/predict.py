@@ -29,6 +29,7 @@ class CmbnncsPredict(Stage):
     per_sim = False
     splits = ("Test",)
     infer = True
+    covers_units = True
 
     def run(self) -> None:
         mc = self.cfg.model.cmbnncs

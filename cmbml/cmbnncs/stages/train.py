@@ -48,6 +48,8 @@ class CmbnncsTrain(Stage):
         )
     )
     per_sim = False
+    splits = ("Train", "Valid")
+    covers_units = True
 
     def _dataset(self, prefix: str) -> PlaneDataset:
         sims = split_sims(self.cfg, prefix)
