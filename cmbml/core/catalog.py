@@ -1,8 +1,9 @@
 """The catalog: every file the pipeline reads or writes, resolved by one function.
 
 Entries are declared in config (``catalog.<name>: {path: <template>, handler: <name>}``). The
-template's context placeholders (``{root}``, ``{dataset}``, ``{assets}``) come from config; the
-others (``{split}``, ``{sim}``, ``{freq}``, ``{epoch}``, ``{working}``, ...) are passed explicitly.
+template's context placeholders (``{root}``, ``{dataset}``, ``{assets}``, ``{logs}``) come from
+config; the others (``{split}``, ``{sim}``, ``{freq}``, ``{epoch}``, ``{working}``, ...) are passed
+explicitly.
 There is no hidden mutable state: ``path(name, **values)`` is a pure function of its arguments.
 """
 
@@ -64,7 +65,7 @@ class Catalog:
     entries : mapping
         ``name -> {path, handler, options?}`` (the ``catalog`` config node).
     context : mapping
-        Values for the context placeholders (``root``, ``dataset``, ``assets``).
+        Values for the context placeholders (``root``, ``dataset``, ``assets``, ``logs``).
     """
 
     def __init__(self, entries: DictConfig | dict, context: dict[str, Any]) -> None:
@@ -85,10 +86,13 @@ class Catalog:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> Catalog:
         """Build the catalog of a composed config."""
+        root, dataset = cfg.local_system.datasets_root, cfg.dataset_name
+        logs_root = cfg.local_system.get("logs_root")
         context = {
-            "root": cfg.local_system.datasets_root,
-            "dataset": cfg.dataset_name,
+            "root": root,
+            "dataset": dataset,
             "assets": cfg.local_system.assets_dir,
+            "logs": f"{root}/{dataset}/Logs" if logs_root is None else f"{logs_root}/{dataset}",
         }
         return cls(cfg.catalog, context)
 

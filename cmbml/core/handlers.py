@@ -20,7 +20,10 @@ import yaml
 
 from cmbml.core.errors import BadInputError, CmbmlError
 
-__all__ = ["HANDLERS", "Handler", "atomic_path", "get_handler"]
+__all__ = ["HANDLERS", "TMP_MARKER", "Handler", "atomic_path", "get_handler"]
+
+#: Part of every temporary file name (``.<stem>.tmp-<pid>-<id><suffix>``).
+TMP_MARKER = ".tmp-"
 
 
 @contextlib.contextmanager
@@ -31,7 +34,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+    tmp = path.with_name(
+        f".{path.stem}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
+    )
     try:
         yield tmp
         os.replace(tmp, path)
@@ -51,9 +56,11 @@ class Handler:
         except Exception as exc:  # a corrupt or foreign file: say which
             raise BadInputError(f"cannot read {path} as {type(self).__name__}: {exc}") from exc
 
-    def write(self, path: Path, data: Any, **options: Any) -> None:
+    def write(self, path: Path, data: Any, **options: Any) -> list[Path]:
+        """Write ``data`` to ``path`` atomically; returns the files written."""
         with atomic_path(Path(path)) as tmp:
             self._write(tmp, data, **options)
+        return [Path(path)]
 
     def _read(self, path: Path, **options: Any) -> Any:
         raise NotImplementedError
@@ -62,12 +69,17 @@ class Handler:
         raise NotImplementedError
 
 
+STOKES_COLUMNS = {1: ["I_STOKES"], 3: ["I_STOKES", "Q_STOKES", "U_STOKES"]}
+
+
 class HealpixMap(Handler):
     """HEALPix FITS map: float32 RING on disk with TUNIT; float64 in memory.
 
     ``read`` returns ``(npix,)`` for one field or ``(n_fields, npix)``; options ``nside`` and
     ``unit`` are checked when given. ``write`` takes ``(npix,)`` or ``(n_fields, npix)`` and option
-    ``unit`` (default ``"uK_CMB"``).
+    ``unit`` (default ``"uK_CMB"``). Headers follow the Planck / CMB-ML products: Galactic
+    coordinates (``COORDSYS = 'G'``), the COSMO polarisation convention (``POLCCONV``) and
+    columns ``I_STOKES`` (one field) or ``I_STOKES, Q_STOKES, U_STOKES`` (three).
     """
 
     def _read(self, path, nside=None, unit=None, field=None):
@@ -96,14 +108,16 @@ class HealpixMap(Handler):
         if not np.all(np.isfinite(data)):
             raise BadInputError(f"refusing to write {path}: map contains NaN or infinite values")
         n_fields = 1 if data.ndim == 1 else data.shape[0]
-        if column_names is None and n_fields == 3:
-            column_names = ["I_STOKES", "Q_STOKES", "U_STOKES"]
+        if column_names is None and n_fields in STOKES_COLUMNS:
+            column_names = STOKES_COLUMNS[n_fields]
         hp.write_map(
             str(path),
             data,
             dtype=np.float32,
+            coord="G",
             column_units=unit,
             column_names=column_names,
+            extra_header=[("POLCCONV", "COSMO", "polarisation convention (Planck: COSMO)")],
             overwrite=True,
         )
 
@@ -180,7 +194,10 @@ class TorchCheckpoint(Handler):
 
 
 class Figure(Handler):
-    """matplotlib figures, saved by suffix; option ``also=["pdf"]`` writes sibling formats."""
+    """matplotlib figures, saved by suffix; option ``also=["pdf"]`` writes sibling formats.
+
+    Files carry no creation date, so the same figure gives the same bytes on every run.
+    """
 
     def _read(self, path):
         return Path(path).read_bytes()
@@ -189,12 +206,20 @@ class Figure(Handler):
         import matplotlib.pyplot as plt
 
         path = Path(path)
+        targets = [path] + [path.with_suffix(f".{ext}") for ext in also]
         try:
-            for target in [path] + [path.with_suffix(f".{ext}") for ext in also]:
+            for target in targets:
+                fixed = {"pdf": {"CreationDate": None}, "png": {"Software": None}}
                 with atomic_path(target) as tmp:
-                    data.savefig(tmp, dpi=dpi, bbox_inches="tight")
+                    data.savefig(
+                        tmp,
+                        dpi=dpi,
+                        bbox_inches="tight",
+                        metadata=fixed.get(target.suffix.lstrip(".").lower()),
+                    )
         finally:
             plt.close(data)
+        return targets
 
 
 def _plain(data: Any) -> Any:

@@ -4,13 +4,23 @@
 (a ``dask.distributed`` LocalCluster, or an existing scheduler at ``parallel.scheduler_address``)
 or ``slurm`` (a ``dask_jobqueue.SLURMCluster`` built from config). Results are returned in input
 order; the first failure cancels what has not started and is re-raised.
+
+Workers of ``processes`` die with the run that started them (a killed run leaves no worker
+writing behind it), and ``slurm`` gives up with a clear message when no job has started a worker
+within ``parallel.slurm.start_timeout_s``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,12 +28,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from cmbml.core.errors import ConfigError
+from cmbml.core.errors import CmbmlError, ConfigError
+from cmbml.core.schema import BACKENDS
 
 __all__ = ["Backend", "make_backend", "open_backend"]
 
 log = logging.getLogger(__name__)
-BACKENDS = ("serial", "processes", "dask", "slurm")
 
 
 class Backend:
@@ -42,6 +52,29 @@ class Backend:
         """Release workers and clusters."""
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initialiser: end this process as soon as the run that spawned it is gone.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a daemon thread polls the parent pid.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cmbml-parent-watch", daemon=True).start()
+
+
 class ProcessBackend(Backend):
     """A pool of spawned worker processes (long-lived for the whole pipeline run)."""
 
@@ -49,7 +82,12 @@ class ProcessBackend(Backend):
 
     def __init__(self, n_workers: int) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self.pool = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=n_workers,
+            mp_context=ctx,
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     def map(self, fn, items, desc=""):
         futures = {self.pool.submit(fn, item): i for i, item in enumerate(items)}
@@ -136,9 +174,23 @@ def _dask_slurm(pcfg: DictConfig) -> DaskBackend:
     from distributed import Client
 
     cluster = make_slurm_cluster(pcfg)
-    cluster.scale(jobs=int(pcfg.slurm.jobs))
-    log.info("submitted %d SLURM jobs:\n%s", pcfg.slurm.jobs, cluster.job_script())
-    return DaskBackend(Client(cluster), cluster)
+    client = Client(cluster)
+    timeout = float(pcfg.slurm.get("start_timeout_s") or 0) or None
+    try:
+        cluster.scale(jobs=int(pcfg.slurm.jobs))
+        log.info("submitted %d SLURM jobs:\n%s", pcfg.slurm.jobs, cluster.job_script())
+        log.info("waiting up to %s s for the first SLURM worker", timeout or "unlimited")
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, OSError) as exc:
+        client.close()
+        cluster.close()
+        raise CmbmlError(
+            f"no SLURM job started a dask worker within {timeout} s "
+            f"(parallel.slurm.start_timeout_s); the jobs were cancelled. Check the queue "
+            f"(squeue -u $USER), parallel.slurm.queue='{pcfg.slurm.queue}' and the account: "
+            f"{exc}"
+        ) from exc
+    return DaskBackend(client, cluster)
 
 
 def make_backend(pcfg: DictConfig) -> Backend:

@@ -1,22 +1,28 @@
-"""The pipeline runner: checks everything first, then runs stages with resume.
+"""The pipeline runner: checks everything first, then runs stages with provenance-based resume.
 
-``run_pipeline(cfg)`` builds every stage listed in ``pipeline.stages`` (narrowed by
-``pipeline.only`` / ``pipeline.from_stage``), checks that their catalog entries and config keys
-resolve, then runs them in order. Each unit of work (one simulation, or the whole stage) ends by
-writing a small manifest with the stage's config hash and the files it wrote; on rerun a unit
-whose manifest has the same hash and whose files exist is skipped. A stage's hash covers its
-``config_keys``, its registry settings, the global seed and the hashes of the stages producing its
-inputs, so a changed upstream config recomputes downstream too. ``pipeline.force=true``
-recomputes everything.
+``run_pipeline(cfg)`` validates the config, builds every stage listed in ``pipeline.stages``
+(narrowed by ``pipeline.only`` / ``pipeline.from_stage``) and checks that their catalog entries
+and config keys resolve, all before anything runs. It then takes the dataset's lock, removes
+temporary files of killed runs and runs the stages in order.
+
+Each unit of work (one simulation, or the whole stage) is up to date when its manifest
+(:mod:`cmbml.core.manifests`) holds the stage's config hash and every file the unit read or wrote
+still has its recorded fingerprint. A stage's hash is computed when its turn comes, after the
+stages before it ran, so a run is consistent with itself; it covers the stage's class,
+``config_keys``, registry settings, the seed and, for ``covers_units`` stages, the simulations
+they cover. A recomputed upstream file changes the fingerprint its readers recorded, so exactly
+the units that read it recompute. The manifest is removed before a unit recomputes and written
+after its last output: a killed run never leaves a unit that looks done. ``pipeline.force=true``
+recomputes everything selected; ``pipeline.verify=true`` re-hashes every recorded file.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import time
+from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +30,10 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from cmbml.core.catalog import Catalog
-from cmbml.core.errors import ConfigError
+from cmbml.core.errors import CmbmlError, ConfigError
+from cmbml.core.lock import dataset_lock, remove_stale_temporaries, writable
 from cmbml.core.logs import run_logging
+from cmbml.core.manifests import MANIFEST_ENTRY, Ledger, unit_name
 from cmbml.core.parallel import open_backend
 from cmbml.core.schema import validate_config
 from cmbml.core.stage import Stage
@@ -33,7 +41,6 @@ from cmbml.core.stage import Stage
 __all__ = ["StageReport", "build_stages", "run_pipeline", "stage_hashes"]
 
 log = logging.getLogger(__name__)
-MANIFEST_ENTRY = "stage_manifest"
 
 
 @dataclass
@@ -65,41 +72,36 @@ def _settings(cfg: DictConfig, name: str) -> dict:
 
 
 def build_stages(cfg: DictConfig, names: list[str] | None = None) -> dict[str, Stage]:
-    """Instantiate stages of the registry (all, or ``names``) with producer information."""
+    """Instantiate stages of the registry (all, or ``names``) with producer information.
+
+    A catalog entry written by several stages (the analysis of each method) maps to each of
+    them with its working folder, so a missing file names the stage of the right method.
+    """
     classes = _registry(cfg)
-    producers: dict[str, str] = {}
-    for name, cls in classes.items():
-        for output in cls.outputs:
-            producers.setdefault(output, name)
     wanted = list(classes) if names is None else names
     unknown = [n for n in wanted if n not in classes]
     if unknown:
         raise ConfigError(
             f"unknown stage(s) {', '.join(unknown)}; registered stages: {', '.join(classes)}"
         )
-    return {
-        n: classes[n](cfg, name=n, settings=_settings(cfg, n), producers=producers) for n in wanted
-    }
+    stages = {n: cls(cfg, name=n, settings=_settings(cfg, n)) for n, cls in classes.items()}
+    producers: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+    for name, stage in stages.items():
+        try:
+            working = stage.working_dir()
+        except CmbmlError:  # a stage whose method config is absent from this primary config
+            working = None
+        for output in stage.outputs:
+            producers[output].append((name, working))
+    for stage in stages.values():
+        stage.producers = dict(producers)
+    return {n: stages[n] for n in wanted}
 
 
 def stage_hashes(stages: dict[str, Stage], names: list[str] | None = None) -> dict[str, str]:
-    """Config hash of stages ``names`` (default all), chained through their inputs' producers."""
-
-    @functools.cache
-    def digest(name: str) -> str:
-        stage = stages[name]
-        upstream = sorted(
-            {stage.producers[i] for i in stage.inputs if stage.producers.get(i) not in (None, name)}
-        )
-        payload = {
-            "class": f"{type(stage).__module__}.{type(stage).__qualname__}",
-            **stage.stage_config(),
-            "upstream": {u: digest(u) for u in upstream},
-        }
-        text = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    return {name: digest(name) for name in (stages if names is None else names)}
+    """Config hash of stages ``names`` (default all): what their manifests must match besides
+    their input files (see :meth:`cmbml.core.Stage.config_hash`)."""
+    return {name: stages[name].config_hash() for name in (stages if names is None else names)}
 
 
 def _selected(cfg: DictConfig, task: str | None) -> list[str]:
@@ -124,34 +126,16 @@ def _check(stage: Stage, catalog: Catalog) -> None:
     stage.stage_config()
 
 
-def _unit_name(unit: tuple[str, int] | None) -> str:
-    return "all" if unit is None else f"{unit[0]}_sim{unit[1]:04d}"
-
-
-def _manifest_path(stage: Stage, unit) -> Path:
-    return stage.catalog.path(MANIFEST_ENTRY, stage=stage.name, name=_unit_name(unit))
-
-
-def _is_done(stage: Stage, unit, digest: str) -> bool:
-    path = _manifest_path(stage, unit)
-    if not path.exists():
-        return False
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return manifest.get("hash") == digest and all(Path(p).exists() for p in manifest["outputs"])
-
-
-def _run_unit(stage: Stage, digest: str, unit) -> int:
-    """Run one unit in whatever process the backend chose; write its manifest last."""
+def _run_unit(stage: Stage, ledger: Ledger, digest: str, unit) -> int:
+    """Run one unit in whatever process the backend chose; its manifest goes first and last."""
+    ledger.invalidate(stage.name, unit)
     stage.written = []
+    stage.read_paths = {}
     if unit is None:
         stage.run()
     else:
         stage.process_sim(*unit)
-    manifest = {"stage": stage.name, "hash": digest, "outputs": [str(p) for p in stage.written]}
-    stage.catalog.handler(MANIFEST_ENTRY).write(_manifest_path(stage, unit), manifest)
+    ledger.record(stage.name, unit, digest, stage.read_paths, stage.written)
     return len(stage.written)
 
 
@@ -164,6 +148,13 @@ def run_pipeline(cfg: DictConfig, task: str | None = None) -> dict[str, StageRep
         A composed primary config.
     task : str, optional
         Run ``pipeline.tasks[task]`` instead of ``pipeline.stages``.
+
+    Raises
+    ------
+    ConfigError
+        A wrong key, type or value, before any stage runs.
+    DatasetLockedError
+        Another run holds the dataset and ``pipeline.lock_wait_s`` ran out.
     """
     validate_config(cfg)
     names = _selected(cfg, task)
@@ -172,18 +163,28 @@ def run_pipeline(cfg: DictConfig, task: str | None = None) -> dict[str, StageRep
     catalog.check(MANIFEST_ENTRY)
     for name in names:
         _check(stages[name], catalog)
-    hashes = stage_hashes(stages, names)
-    force = bool(cfg.pipeline.get("force", False))
+    pcfg = cfg.pipeline
+    folder = Path(catalog.context["root"]) / str(catalog.context["dataset"])
+    ledger = Ledger(catalog, verify=bool(pcfg.get("verify")), writable=writable(folder))
     reports: dict[str, StageReport] = {}
-    with run_logging(cfg, catalog, task), open_backend(cfg.parallel) as backend:
+    with ExitStack() as stack:
+        if ledger.writable:
+            wait = pcfg.get("lock_wait_s")
+            stack.enter_context(dataset_lock(folder, str(task or cfg.get("task")), wait))
+            remove_stale_temporaries(folder)
+        else:
+            log.warning("dataset %s is read-only: checking that it is up to date", folder)
+        stack.enter_context(run_logging(cfg, catalog, task))
+        backend = stack.enter_context(open_backend(cfg.parallel))
         for name in names:
-            reports[name] = _run_stage(stages[name], hashes[name], force, backend)
+            reports[name] = _run_stage(stages[name], ledger, bool(pcfg.get("force")), backend)
     return reports
 
 
-def _run_stage(stage: Stage, digest: str, force: bool, backend) -> StageReport:
+def _run_stage(stage: Stage, ledger: Ledger, force: bool, backend) -> StageReport:
+    digest = stage.config_hash()  # now, after the stages before it ran
     units = list(stage.units()) if stage.per_sim else [None]
-    todo = [u for u in units if force or not _is_done(stage, u, digest)]
+    todo = [u for u in units if force or not ledger.is_done(stage.name, u, digest)]
     report = StageReport(skipped=len(units) - len(todo))
     log.info(
         "stage %s: %d to compute, %d up to date (hash %s)",
@@ -192,13 +193,14 @@ def _run_stage(stage: Stage, digest: str, force: bool, backend) -> StageReport:
         report.skipped,
         digest,
     )
+    if todo and not ledger.writable:
+        raise CmbmlError(
+            f"stage {stage.name} has {len(todo)} unit(s) to compute (first: "
+            f"{unit_name(todo[0])}) but the dataset folder is read-only"
+        )
     start = time.perf_counter()
     if todo:
-        stage.catalog.handler(MANIFEST_ENTRY).write(
-            stage.catalog.path(MANIFEST_ENTRY, stage=stage.name, name="stage"),
-            {"hash": digest, **stage.stage_config()},
-        )
-        backend.map(functools.partial(_run_unit, stage, digest), todo, desc=stage.name)
+        backend.map(functools.partial(_run_unit, stage, ledger, digest), todo, desc=stage.name)
     report.ran = len(todo)
     report.wall_s = time.perf_counter() - start
     log.info("stage %s done in %.1f s", stage.name, report.wall_s)

@@ -7,6 +7,8 @@ the scenario, the splits, the stage registry and the catalog entries. Each error
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,9 @@ from cmbml.core.errors import ConfigError
 
 __all__ = [
     "CatalogEntrySchema",
+    "LocalSystemSchema",
+    "ParallelSchema",
+    "PipelineSchema",
     "ScenarioSchema",
     "SplitSchema",
     "StageSchema",
@@ -24,6 +29,7 @@ __all__ = [
 ]
 
 VALID_FIELDS = ("I", "IQU")
+BACKENDS = ("serial", "processes", "dask", "slurm")
 SPLIT_PREFIXES = ("Train", "Valid", "Test")
 
 
@@ -75,6 +81,47 @@ class SplitSchema:
 
 
 @dataclass(frozen=True)
+class PipelineSchema:
+    """``pipeline``: the stages to run and how (narrowing, recomputation, the dataset lock)."""
+
+    stages: list
+    only: list | None = None
+    from_stage: str | None = None
+    force: bool = False
+    verify: bool = False
+    lock_wait_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.lock_wait_s is not None and self.lock_wait_s < 0:
+            raise ConfigError(f"pipeline.lock_wait_s must be >= 0 or null, got {self.lock_wait_s}")
+
+
+@dataclass(frozen=True)
+class ParallelSchema:
+    """``parallel``: the backend mapping per-simulation work and its size."""
+
+    backend: str
+    n_workers: int = 1
+    threads_per_worker: int = 1
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"parallel.backend must be one of {BACKENDS}, got '{self.backend}'")
+        for key in ("n_workers", "threads_per_worker"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"parallel.{key} must be >= 1, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
+class LocalSystemSchema:
+    """``local_system``: where datasets, assets and run logs live."""
+
+    datasets_root: str
+    assets_dir: str
+    logs_root: str | None = None
+
+
+@dataclass(frozen=True)
 class StageSchema:
     """A stage-registry entry: the class and optional per-stage settings."""
 
@@ -93,10 +140,48 @@ class CatalogEntrySchema:
     options: dict | None = None
 
 
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    names.update({list: "a list", dict: "a mapping"})
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _accepts(tp: Any, value: Any) -> bool:
+    """Whether ``value`` fits annotation ``tp`` (``int``, ``float``, ``X | None``, ...)."""
+    if tp is Any:
+        return True
+    options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if option in (str, list, dict) and isinstance(value, option):
+            return True
+    return False
+
+
+def check_types(schema: type, key: str, values: dict) -> None:
+    """Raise :class:`ConfigError` naming ``key.<field>`` when a value has the wrong type."""
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        if f.name in values and not _accepts(hints[f.name], values[f.name]):
+            options = typing.get_args(hints[f.name]) or (hints[f.name],)
+            expected = " or ".join("null" if o is type(None) else _type_name(o) for o in options)
+            raise ConfigError(f"{key}.{f.name} must be {expected}, got {values[f.name]!r}")
+
+
 def _build(schema: type, key: str, node: Any, **extra: Any):
     if not isinstance(node, DictConfig):
         raise ConfigError(f"{key} must be a mapping, got {node!r}")
-    values = OmegaConf.to_container(node, resolve=True)
+    try:
+        values = OmegaConf.to_container(node, resolve=True)
+    except Exception as exc:  # an interpolation that cannot resolve
+        raise ConfigError(f"{key}: {exc}") from exc
     names = {f.name for f in dataclasses.fields(schema)}
     values = {k: v for k, v in values.items() if k in names}
     values.update(extra)
@@ -107,6 +192,7 @@ def _build(schema: type, key: str, node: Any, **extra: Any):
     ]
     if missing:
         raise ConfigError(f"{key} is missing required key(s): {', '.join(missing)}")
+    check_types(schema, key, values)
     try:
         return schema(**values)
     except TypeError as exc:
@@ -136,8 +222,14 @@ def validate_config(cfg: DictConfig) -> None:
     ):
         if key not in cfg:
             raise ConfigError(f"config has no '{key}' key")
+    seed = OmegaConf.select(cfg, "seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    _build(LocalSystemSchema, "local_system", cfg.local_system)
     _build(ScenarioSchema, "scenario", cfg.scenario)
     get_splits(cfg)
+    _build(PipelineSchema, "pipeline", cfg.pipeline)
+    _build(ParallelSchema, "parallel", cfg.parallel)
     for name, node in cfg.catalog.items():
         _build(CatalogEntrySchema, f"catalog.{name}", node, name=name)
     for name, node in cfg.stages.items():

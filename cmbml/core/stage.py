@@ -44,7 +44,8 @@ class Stage:
         The stage-registry entry (``cfg.stages.<name>``) minus ``_target_``: may override
         ``splits``, ``infer`` and ``working`` and carry stage-specific values.
     producers : dict, optional
-        Catalog name -> name of the stage that writes it (for error messages).
+        Catalog name -> ``[(stage name, working dir), ...]`` of the stages that write it (for
+        error messages; the one with this stage's working dir is named first).
     """
 
     name: ClassVar[str] = ""
@@ -63,7 +64,7 @@ class Stage:
         cfg: DictConfig,
         name: str | None = None,
         settings: dict | None = None,
-        producers: dict[str, str] | None = None,
+        producers: dict[str, list[tuple[str, str | None]]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = name or type(self).name
@@ -108,8 +109,20 @@ class Stage:
         """Whether the file of catalog entry ``name`` exists."""
         return self.path(name, **values).exists()
 
-    def read(self, name: str, /, *, options: dict | None = None, **values: Any) -> Any:
-        """Read catalog entry ``name`` with its handler (``options`` go to the handler).
+    def working_dir(self) -> str | None:
+        """The working folder this stage reads and writes (fills ``{working}``)."""
+        return self.working
+
+    def producer_of(self, name: str, working: str | None = None) -> str | None:
+        """The stage writing catalog entry ``name`` (in folder ``working`` when several do)."""
+        candidates = self.producers.get(name, [])
+        for stage, where in candidates:
+            if where == (working or self.working_dir()):
+                return stage
+        return candidates[0][0] if candidates else None
+
+    def require(self, name: str, /, **values: Any) -> Path:
+        """Path of input ``name``, recorded as read by this unit (for files opened directly).
 
         Raises
         ------
@@ -117,8 +130,8 @@ class Stage:
             The file does not exist; the message names it and the stage that produces it.
         """
         path = self.path(name, **values)
-        if not path.exists():
-            producer = self.producers.get(name)
+        if not path.is_file():
+            producer = self.producer_of(name, values.get("working"))
             hint = (
                 f"it is written by stage '{producer}' (run that stage first)"
                 if producer
@@ -127,8 +140,19 @@ class Stage:
             raise MissingInputError(
                 f"stage '{self.name}' needs '{name}' at {path}, which does not exist; {hint}"
             )
-        handler_opts = {**self.catalog.entry(name).options, **(options or {})}
         self.read_paths[path] = None
+        return path
+
+    def read(self, name: str, /, *, options: dict | None = None, **values: Any) -> Any:
+        """Read catalog entry ``name`` with its handler (``options`` go to the handler).
+
+        Raises
+        ------
+        MissingInputError
+            The file does not exist; the message names it and the stage that produces it.
+        """
+        path = self.require(name, **values)
+        handler_opts = {**self.catalog.entry(name).options, **(options or {})}
         return self.catalog.handler(name).read(path, **handler_opts)
 
     def asset(self, path: Path | str, *, hint: str | None = None) -> Path:
@@ -163,8 +187,7 @@ class Stage:
         """Write ``data`` to catalog entry ``name`` atomically; returns the path."""
         path = self.path(name, **values)
         handler_opts = {**self.catalog.entry(name).options, **(options or {})}
-        self.catalog.handler(name).write(path, data, **handler_opts)
-        self.written.append(path)
+        self.written.extend(self.catalog.handler(name).write(path, data, **handler_opts))
         return path
 
     # -- helpers -----------------------------------------------------------------------------

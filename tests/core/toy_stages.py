@@ -1,4 +1,6 @@
-"""Two toy stages used by the framework tests: one writes per-sim arrays, one reads them."""
+"""Toy stages used by the framework tests: per-sim arrays, FITS maps, a table and a figure."""
+
+import time
 
 import numpy as np
 
@@ -44,3 +46,43 @@ class ToySummary(Stage):
             f"{s}/{i}": float(self.read("toy_b", split=s, sim=i).mean()) for s, i in self.units()
         }
         self.write("toy_summary", means)
+
+
+class ToyMap(Stage):
+    """Per simulation: a HEALPix FITS map (nside 4) from ``toy_a``; sleeps ``toy.sleep_s``."""
+
+    name = "toy_map"
+    inputs = ("toy_a",)
+    outputs = ("toy_map",)
+
+    def process_sim(self, split, sim):
+        time.sleep(float(self.cfg.toy.get("sleep_s", 0.0)))
+        data = self.read("toy_a", split=split, sim=sim)
+        self.write("toy_map", np.resize(data, 192), split=split, sim=sim)
+
+
+class ToyReport(Stage):
+    """Whole dataset: a CSV table of every map's mean and a figure of them (PNG and PDF)."""
+
+    name = "toy_report"
+    inputs = ("toy_map",)
+    outputs = ("toy_table", "toy_figure")
+    per_sim = False
+    covers_units = True
+
+    def run(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import pandas as pd
+
+        rows = [
+            {"split": s, "sim": i, "mean": float(self.read("toy_map", split=s, sim=i).mean())}
+            for s, i in self.units()
+        ]
+        table = pd.DataFrame(rows)
+        self.write("toy_table", table)
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot(table["mean"].to_numpy(), "o-")
+        self.write("toy_figure", fig)

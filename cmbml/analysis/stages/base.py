@@ -84,6 +84,10 @@ class AnalysisStage(Stage):
             raise ConfigError(f"{self.method_key}.epochs is empty (use [null] for no epochs)")
         return method
 
+    def working_dir(self) -> str:
+        """The analysed method's working folder (fills ``{working}``)."""
+        return self.method["working"]
+
     def option(self, key: str) -> Any:
         """Resolved ``model.analysis.<key>``; a missing key raises :class:`ConfigError`."""
         node = OmegaConf.select(self.cfg, f"{ANALYSIS}.{key}", default=_MISSING)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +24,9 @@ class AnalysisCompare(Stage):
     each column in bold. A method whose summary is missing raises ``FileNotFoundError`` naming
     the method and the file.
 
-    The methods' results may come from other runs, so the stage declares no catalog ``inputs``
-    (which would tie its hash to this config's upstream stages); instead its config hash covers
-    the content of the files it reads, and a changed method result recomputes the comparison.
+    The methods' results may come from other runs, so the stage declares no catalog ``inputs``;
+    the files it reads are recorded as the inputs of its unit like any other, so a changed method
+    result recomputes the comparison, in the same run when that method ran before it.
 
     Config: ``model.analysis.compare``, ``model.analysis.pixel_metrics``. Reads
     ``analysis_pixel_summary``, ``analysis_ps_summary`` (split, working) and
@@ -82,35 +81,29 @@ class AnalysisCompare(Stage):
             )
         return files
 
-    def stage_config(self) -> dict:
-        """Config hash payload, plus a digest of each method file read (None if missing)."""
-        config = super().stage_config()
-        paths = [f[k] for f in self._method_files() for k in ("pixel", "ps", "spectra")]
-        config["method_files"] = {
-            str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-            for p in paths
-        }
-        return config
-
     def run(self) -> None:
         """Write the pixel and power-spectrum leaderboards and the spectra overlay."""
         files = self._method_files()
         kinds = {"pixel": list(self.cfg.model.analysis.pixel_metrics), "ps": list(PS_METRICS)}
         for kind, metrics in kinds.items():
-            entries = [(f["model"], f[kind], f["epoch"]) for f in files]
+            entries = [
+                (f["model"], self._method_file(f["model"], f[kind]), f["epoch"]) for f in files
+            ]
             board = tables.build_leaderboard(entries, metrics)
             self.write(f"comparison_{kind}", board)
             self.write(f"comparison_{kind}_md", tables.to_markdown(board, "model"))
             self.write(f"comparison_{kind}_tex", tables.to_latex(board, "model"))
-        spectra = {f["model"]: _read_method_file(f["model"], f["spectra"]) for f in files}
+        spectra = {
+            f["model"]: pd.read_csv(self._method_file(f["model"], f["spectra"])) for f in files
+        }
         title = f"{self.cfg.dataset_name}, {self._models()[0]}"
         self.write("comparison_fig_spectra", figures.plot_spectra_overlay(spectra, title=title))
 
-
-def _read_method_file(model: str, path: Path) -> pd.DataFrame:
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"no result for method '{model}': {path} does not exist (run that method's analysis "
-            "first, or fix its working dir or epoch in model.analysis.compare)"
-        )
-    return pd.read_csv(path)
+    def _method_file(self, model: str, path: Path) -> Path:
+        """``path`` of method ``model``, recorded as read; a missing one names the method."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"no result for method '{model}': {path} does not exist (run that method's "
+                "analysis first, or fix its working dir or epoch in model.analysis.compare)"
+            )
+        return self.asset(path)

@@ -1,0 +1,122 @@
+"""Unit manifests: the record that makes a unit of work (stage x split x sim) up to date.
+
+A manifest is written last, after every output of the unit is in place, and removed before the
+unit recomputes. It holds the stage's config hash, and the fingerprint (size, mtime_ns, SHA-256)
+of every file the unit read and wrote, under paths relative to the dataset and assets folders.
+A unit is up to date when its manifest exists, its config hash equals the stage's hash now, and
+every recorded file still has its fingerprint (:func:`cmbml.core.provenance.matches`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from cmbml.core import provenance
+from cmbml.core.catalog import Catalog
+from cmbml.core.handlers import atomic_path
+
+__all__ = ["MANIFEST_ENTRY", "Ledger", "unit_name"]
+
+log = logging.getLogger(__name__)
+MANIFEST_ENTRY = "stage_manifest"
+FORMAT_VERSION = 2
+
+
+def unit_name(unit: tuple[str, int] | None) -> str:
+    """``Train_sim0003`` for a per-simulation unit, ``all`` for a whole-dataset unit."""
+    return "all" if unit is None else f"{unit[0]}_sim{unit[1]:04d}"
+
+
+class Ledger:
+    """Reads, checks, invalidates and writes the manifests of one dataset.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        Resolves ``stage_manifest`` and the dataset / assets roots for relative paths.
+    verify : bool
+        Re-hash every recorded file instead of trusting size and mtime.
+    writable : bool
+        Whether manifests may be refreshed (False for a read-only dataset).
+    """
+
+    def __init__(self, catalog: Catalog, verify: bool = False, writable: bool = True) -> None:
+        self.catalog = catalog
+        self.verify = verify
+        self.writable = writable
+        self.codec = provenance.PathCodec(
+            {
+                "dataset": Path(catalog.context["root"]) / str(catalog.context["dataset"]),
+                "assets": Path(catalog.context["assets"]),
+            }
+        )
+
+    def path(self, stage: str, unit: tuple[str, int] | None) -> Path:
+        """The manifest file of ``unit`` of ``stage``."""
+        return self.catalog.path(MANIFEST_ENTRY, stage=stage, name=unit_name(unit))
+
+    def is_done(self, stage: str, unit: tuple[str, int] | None, config_hash: str) -> bool:
+        """Whether ``unit`` is up to date for ``config_hash`` (see the module docstring).
+
+        A file whose size and content match but whose mtime changed (a copied dataset) is
+        accepted and its new mtime recorded, so the next check is a ``stat()`` again.
+        """
+        path = self.path(stage, unit)
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        if manifest.get("version") != FORMAT_VERSION or manifest.get("hash") != config_hash:
+            return False
+        refreshed = False
+        for section in ("inputs", "outputs"):
+            for name, recorded in manifest.get(section, {}).items():
+                file = self.codec.decode(name)
+                if not provenance.matches(file, recorded, verify=self.verify):
+                    log.info("%s %s: %s changed or is missing", stage, unit_name(unit), file)
+                    return False
+                mtime = os.stat(file).st_mtime_ns
+                if mtime != recorded["mtime_ns"]:
+                    recorded["mtime_ns"] = mtime
+                    refreshed = True
+        if refreshed and self.writable:
+            self._dump(path, manifest)
+        return True
+
+    def invalidate(self, stage: str, unit: tuple[str, int] | None) -> None:
+        """Remove the manifest of ``unit`` (before it recomputes)."""
+        self.path(stage, unit).unlink(missing_ok=True)
+
+    def record(
+        self,
+        stage: str,
+        unit: tuple[str, int] | None,
+        config_hash: str,
+        inputs: Iterable[Path],
+        outputs: Iterable[Path],
+    ) -> None:
+        """Write the manifest of a unit that just completed: hash and file fingerprints."""
+        outputs = list(dict.fromkeys(Path(p) for p in outputs))
+        own = {p.absolute() for p in outputs}
+        inputs = [Path(p) for p in dict.fromkeys(inputs) if Path(p).absolute() not in own]
+        manifest = {
+            "version": FORMAT_VERSION,
+            "stage": stage,
+            "unit": unit_name(unit),
+            "hash": config_hash,
+            "inputs": self._fingerprints(inputs),
+            "outputs": self._fingerprints(outputs),
+        }
+        self._dump(self.path(stage, unit), manifest)
+
+    def _fingerprints(self, paths: Iterable[Path]) -> dict[str, dict]:
+        return {self.codec.encode(p): provenance.fingerprint(p).as_dict() for p in paths}
+
+    @staticmethod
+    def _dump(path: Path, manifest: dict) -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1))

@@ -1,0 +1,53 @@
+"""Run a pipeline and kill this process with SIGKILL at a chosen atomic write.
+
+Usage: ``python -m tests.core.crash_run '<json>'`` with keys ``config`` (primary config name),
+``overrides`` (list), ``match`` (a substring of the written file's final path; "" for any),
+``nth`` (1-based count of matching writes; 0: no kill, a plain run) and ``phase``:
+``written`` (the temporary file is complete, not yet renamed) or ``renamed`` (the file is in
+place, the unit's manifest not yet written). Manifests are written atomically too, so
+``match: "Manifests"`` kills around them.
+The kill is a real ``SIGKILL`` of this process: no exception handler, no ``finally`` runs.
+"""
+
+import json
+import os
+import signal
+import sys
+from contextlib import contextmanager
+
+from cmbml.core import compose, handlers, manifests, run_pipeline
+
+
+def install(match: str, nth: int, phase: str) -> None:
+    """Wrap the atomic writer of the handlers and of the manifests with the kill switch."""
+    real = handlers.atomic_path
+    seen = 0
+
+    @contextmanager
+    def killing(path):
+        nonlocal seen
+        hit = False
+        with real(path) as tmp:
+            yield tmp
+            if match in str(path):
+                seen += 1
+                hit = seen == nth
+            if hit and phase == "written":
+                os.kill(os.getpid(), signal.SIGKILL)
+        if hit and phase == "renamed":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    handlers.atomic_path = killing
+    manifests.atomic_path = killing
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    install(spec.get("match", ""), int(spec["nth"]), spec.get("phase", "written"))
+    run_pipeline(compose(spec["config"], spec["overrides"]))
+    if spec["nth"]:
+        sys.exit(3)  # the kill point was never reached
+
+
+if __name__ == "__main__":
+    main()

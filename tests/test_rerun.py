@@ -1,0 +1,129 @@
+"""Reruns of the real pipeline after a change: exactly what depends on it recomputes, within the
+same run, and a run killed while recomputing under another config leaves nothing mixed behind.
+
+One tiny dataset (nside 32, Train 2 / Valid 1 / Test 2, one CMBNNCS epoch) is made once through
+``config_all``; each test works on a copy (mtimes kept, so the copy is up to date).
+"""
+
+import filecmp
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cmbml.core import compose, run_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "CMB_ML_32_demo"
+TINY = [
+    "scenario.nside=32",
+    "splits.Train.n_sims=2",
+    "splits.Valid.n_sims=1",
+    "splits.Test.n_sims=2",
+    "num_epochs=1",
+    "model.cmbnncs.batch_size=2",
+    # CAMB at its cheapest: this file checks reruns, tests/sims the spectra
+    "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
+]
+
+
+def _cfg(root: Path, *extra: str, config: str = "config_all"):
+    return compose(config, [*TINY, f"local_system.datasets_root={root}", *extra])
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("all")
+    run_pipeline(_cfg(root))
+    return root
+
+
+@pytest.fixture
+def copy(dataset, tmp_path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(dataset, root)
+    return root
+
+
+def _ran(reports) -> dict[str, int]:
+    return {name: r.ran for name, r in reports.items()}
+
+
+def _board(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / DATASET / "Comparison" / "pixel_comparison.csv").set_index("model")
+
+
+def _summary(root: Path, working: str) -> pd.DataFrame:
+    path = root / DATASET / working / "Analysis" / "Summary" / "Test_pixel_summary.csv"
+    return pd.read_csv(path)
+
+
+def test_up_to_date_dataset_recomputes_nothing(copy):
+    assert set(_ran(run_pipeline(_cfg(copy))).values()) == {0}
+
+
+def test_retraining_recomputes_that_method_and_the_leaderboard_in_the_same_run(copy):
+    before = _board(copy)
+    ran = _ran(run_pipeline(_cfg(copy, "model.cmbnncs.lr=0.02")))
+    assert ran["cmbnncs_train"] == 1 and ran["cmbnncs_predict"] == 1
+    for stage in ("postprocess", "pixel_metrics", "power_spectra"):
+        assert ran[f"cmbnncs_analysis_{stage}"] == 2, stage  # this method's analysis ...
+        assert ran[f"pyilc_analysis_{stage}"] == 0, stage  # ... and not the other's
+    assert ran["cmbnncs_analysis_summaries"] == 1 and ran["analysis_compare"] == 1
+    board, summary = _board(copy), _summary(copy, "CMBNNCS")
+    assert board.loc["CMBNNCS", "mae_mean"] == pytest.approx(summary["mae_mean"].iloc[0])
+    assert board.loc["CMBNNCS", "mae_mean"] != pytest.approx(before.loc["CMBNNCS", "mae_mean"])
+    assert board.loc["CNILC", "mae_mean"] == before.loc["CNILC", "mae_mean"]
+
+
+def test_growing_the_test_split_recomputes_whole_dataset_stages(copy):
+    ran = _ran(run_pipeline(_cfg(copy, "splits.Test.n_sims=3")))
+    assert ran["make_sky"] == 1 and ran["pyilc_predict"] == 1
+    assert ran["cmbnncs_train"] == 0  # Train and Valid did not change
+    assert ran["cmbnncs_predict"] == 1 and ran["cmbnncs_postprocess"] == 1
+    assert ran["pyilc_analysis_summaries"] == 1 and ran["cmbnncs_analysis_summaries"] == 1
+    table = copy / DATASET / "CMBNNCS" / "Analysis" / "Summary" / "Test_pixel_per_sim.csv"
+    assert sorted(pd.read_csv(table)["sim"]) == [0, 1, 2]
+    assert ran["analysis_compare"] == 1
+
+
+def _simulation_products(root: Path) -> dict[str, Path]:
+    folder = root / DATASET
+    return {
+        str(p.relative_to(folder)): p
+        for part in ("Simulation", "Simulation_Working")
+        for p in sorted((folder / part).rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_run_killed_under_another_noise_config_leaves_no_mixed_dataset(copy, dataset):
+    spec = {
+        "config": "config_sims",
+        "overrides": [
+            *TINY,
+            f"local_system.datasets_root={copy}",
+            "model.sim.noise.scan_depth.contrast=2.0",
+        ],
+        "match": "obs_",
+        "nth": 12,  # the third detector of the second Train simulation
+        "phase": "renamed",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.core.crash_run", json.dumps(spec)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    ran = _ran(run_pipeline(_cfg(copy, config="config_sims")))
+    assert ran["make_noise_model"] == 1 and ran["make_observations"] >= 1
+    got, want = _simulation_products(copy), _simulation_products(dataset)
+    assert got.keys() == want.keys()
+    assert not [k for k in want if not filecmp.cmp(got[k], want[k], shallow=False)]
