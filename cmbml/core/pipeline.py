@@ -84,7 +84,11 @@ def build_stages(cfg: DictConfig, names: list[str] | None = None) -> dict[str, S
         raise ConfigError(
             f"unknown stage(s) {', '.join(unknown)}; registered stages: {', '.join(classes)}"
         )
-    stages = {n: cls(cfg, name=n, settings=_settings(cfg, n)) for n, cls in classes.items()}
+    catalog = Catalog.from_config(cfg)
+    stages = {
+        n: cls(cfg, name=n, settings=_settings(cfg, n), catalog=catalog)
+        for n, cls in classes.items()
+    }
     producers: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
     for name, stage in stages.items():
         try:

@@ -46,6 +46,8 @@ class Stage:
     producers : dict, optional
         Catalog name -> ``[(stage name, working dir), ...]`` of the stages that write it (for
         error messages; the one with this stage's working dir is named first).
+    catalog : Catalog, optional
+        The catalog of ``cfg`` (built from it when not given).
     """
 
     name: ClassVar[str] = ""
@@ -65,12 +67,13 @@ class Stage:
         name: str | None = None,
         settings: dict | None = None,
         producers: dict[str, list[tuple[str, str | None]]] | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = name or type(self).name
         self.settings = dict(settings or {})
         self.producers = dict(producers or {})
-        self.catalog = Catalog.from_config(cfg)
+        self.catalog = Catalog.from_config(cfg) if catalog is None else catalog
         self.working = self.settings.get("working")
         if "splits" in self.settings and self.settings["splits"] is not None:
             self.splits = tuple(self.settings["splits"])
