@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +31,35 @@ from cmbml.core.schema import get_splits
 from cmbml.core.seeds import make_rng
 
 __all__ = ["Stage"]
+
+
+class _ReadCache:
+    """Per-process cache of read files, least recently used first out, within a byte budget."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.items: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, path: Path, options: dict, read: Callable[..., Any]) -> Any:
+        st = os.stat(path)
+        key = (str(path), st.st_size, st.st_mtime_ns, json.dumps(options, sort_keys=True))
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        data = read(path, **options)
+        if isinstance(data, np.ndarray):
+            data.setflags(write=False)
+        self.items[key] = data
+        while len(self.items) > 1 and sum(_nbytes(v) for v in self.items.values()) > self.max_bytes:
+            self.items.popitem(last=False)
+        return data
+
+
+def _nbytes(value: Any) -> int:
+    return int(getattr(value, "nbytes", 0))
+
+
+_READ_CACHE = _ReadCache(int(os.environ.get("CMBML_READ_CACHE_MB", "1024")) << 20)
 
 
 class Stage:
@@ -146,8 +177,14 @@ class Stage:
         self.read_paths[path] = None
         return path
 
-    def read(self, name: str, /, *, options: dict | None = None, **values: Any) -> Any:
+    def read(
+        self, name: str, /, *, options: dict | None = None, cached: bool = False, **values: Any
+    ) -> Any:
         """Read catalog entry ``name`` with its handler (``options`` go to the handler).
+
+        With ``cached=True`` the result is kept in this process (keyed by the file's path, size
+        and mtime) for the next units that read the same file, e.g. a dataset's foreground or
+        noise maps read for every simulation; cached arrays are read-only.
 
         Raises
         ------
@@ -156,7 +193,9 @@ class Stage:
         """
         path = self.require(name, **values)
         handler_opts = {**self.catalog.entry(name).options, **(options or {})}
-        return self.catalog.handler(name).read(path, **handler_opts)
+        if not cached:
+            return self.catalog.handler(name).read(path, **handler_opts)
+        return _READ_CACHE.get(path, handler_opts, self.catalog.handler(name).read)
 
     def asset(self, path: Path | str, *, hint: str | None = None) -> Path:
         """Declare an external file this unit reads (it becomes part of the unit's provenance).

@@ -243,3 +243,19 @@ def test_read_only_dataset_is_usable_with_logs_elsewhere(tmp_path):
     finally:
         _set_read_only(root, False)
     assert np.load(_a_file(root)).size == 64  # nothing was touched
+
+
+# -- reads cached across units are still recorded ----------------------------------------------
+def test_cached_read_is_recorded_and_follows_the_file(tmp_path):
+    from cmbml.core import build_stages
+
+    root = tmp_path / "data"
+    run_pipeline(_cfg(root, "pipeline.only=[toy_write]"))
+    stage = build_stages(_cfg(root), ["toy_read"])["toy_read"]
+    first = stage.read("toy_a", split="Test", sim=0, cached=True)
+    stage.read_paths = {}
+    again = stage.read("toy_a", split="Test", sim=0, cached=True)
+    assert again is first and not again.flags.writeable
+    assert list(stage.read_paths) == [_a_file(root, "Test", 0)]  # a cache hit is still a read
+    np.save(_a_file(root, "Test", 0), np.arange(3.0))
+    np.testing.assert_array_equal(stage.read("toy_a", split="Test", sim=0, cached=True), [0, 1, 2])
