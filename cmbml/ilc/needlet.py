@@ -6,6 +6,12 @@ local frequency-frequency covariance is estimated by Gaussian smoothing
 (:func:`cmbml.ilc.covariance.local_covariance`) with the kernel that keeps the ILC bias below
 ``ilc_bias_tol``; the (constrained) ILC weights are solved per pixel; the weighted sum of the
 channels is filtered by ``h_j`` again and the scales are added (``sum_j h_j^2 = 1``).
+
+Polarisation: the Q, U maps of the polarised channels go through one spin-2 analysis each,
+giving their E and B alm; E and B are then two scalar fields that share the channels, the scale
+resolutions and the covariance kernels, but have their own per-pixel weights. The per-scale
+E and B maps of all channels are synthesised together and the two combined maps of a scale
+analysed together; one final synthesis returns I, Q, U (or Q, U).
 """
 
 from __future__ import annotations
