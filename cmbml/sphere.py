@@ -20,9 +20,11 @@ from cmbml.pixwin import pixel_window
 
 __all__ = [
     "alm2map",
+    "alm2map_spin2",
     "almxfl",
     "gaussian_beam",
     "map2alm",
+    "map2alm_spin2",
     "n_threads",
     "nalm",
     "pixel_window",
@@ -163,6 +165,63 @@ def alm2map(
         return out.reshape(lead + (3, -1))
     batch, lead = _as_batch(alms, 1)
     return _synthesis(batch[:, None], nside, lmax, 0, nthreads).reshape(lead + (-1,))
+
+
+def map2alm_spin2(maps: np.ndarray, lmax: int, *, niter: int = 0, nthreads: int = 0) -> np.ndarray:
+    """Spin-2 analysis: Stokes Q, U RING maps to E, B alm (healpy's convention).
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(..., 2, npix)`` Q and U maps.
+    lmax : int
+        Maximum multipole (``mmax = lmax``).
+    niter : int
+        Jacobi iterations refining the quadrature (as healpy's ``iter``).
+    nthreads : int
+        Threads (0: see :func:`n_threads`).
+
+    Returns
+    -------
+    np.ndarray
+        complex128 ``(..., 2, nalm)`` E and B alm (zero for ``l < 2``).
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    nside = _check_npix(maps)
+    if maps.ndim < 2 or maps.shape[-2] != 2:
+        raise ValueError(f"spin-2 analysis needs (..., 2, npix) Q, U maps, got shape {maps.shape}")
+    batch, lead = _as_batch(maps, 2)
+    alm = _map2alm_spin(batch, nside, lmax, 2, niter, n_threads(nthreads))
+    return alm.reshape(lead + (2, -1))
+
+
+def alm2map_spin2(alms: np.ndarray, nside: int, lmax: int, *, nthreads: int = 0) -> np.ndarray:
+    """Spin-2 synthesis: E, B alm to Stokes Q, U RING maps (healpy's convention).
+
+    Parameters
+    ----------
+    alms : np.ndarray
+        complex ``(..., 2, nalm)`` E and B alm.
+    nside : int
+        Output resolution.
+    lmax : int
+        Maximum multipole of ``alms``.
+    nthreads : int
+        Threads (0: see :func:`n_threads`).
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``(..., 2, npix)`` Q and U maps.
+    """
+    alms = np.asarray(alms, dtype=np.complex128)
+    if alms.ndim < 2 or alms.shape[-2] != 2 or alms.shape[-1] != nalm(lmax):
+        raise ValueError(
+            f"spin-2 synthesis needs (..., 2, {nalm(lmax)}) E, B alm for lmax {lmax}, "
+            f"got shape {alms.shape}"
+        )
+    batch, lead = _as_batch(alms, 2)
+    return _synthesis(batch, nside, lmax, 2, n_threads(nthreads)).reshape(lead + (2, -1))
 
 
 def almxfl(alm: np.ndarray, fl: np.ndarray) -> np.ndarray:

@@ -5,6 +5,10 @@ PyILC's CNILC / HILC algorithms, vectorised and in memory::
     from cmbml.ilc import needlet_ilc, harmonic_ilc
 
     cmb = needlet_ilc(maps, beams_arcmin, ellpeaks=[100, 200, 300, 383], output_fwhm_arcmin=20.6)
+
+``maps`` of shape ``(n_freq, npix)`` give the intensity ILC; ``(n_freq, 3, npix)`` I, Q, U (with
+``polarised`` flags for the channels that have Q, U) give I, Q, U, with E and B cleaned
+separately (``deproject_pol`` for the polarised constraints).
 """
 
 from cmbml.ilc.covariance import ilc_bias_fwhm, local_covariance, smooth_maps, smoothing_lmax

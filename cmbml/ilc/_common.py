@@ -7,16 +7,30 @@ import functools
 import healpy as hp
 import numpy as np
 
+from cmbml.ilc.windows import channels_in_use
+from cmbml.sphere import alm2map, alm2map_spin2
+
 _SIGMA_PER_FWHM_RAD = np.radians(1.0 / 60.0) / np.sqrt(8.0 * np.log(2.0))
 
 
 def check_maps(maps, beam_fwhm_arcmin) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validate ``(n_freq, npix)`` maps and their ``(n_freq,)`` beams; return them and nside."""
+    """Validate maps and their ``(n_freq,)`` beams; return them and nside.
+
+    ``maps`` is ``(n_freq, npix)`` (intensity), ``(n_freq, 3, npix)`` (I, Q, U) or
+    ``(n_freq, 2, npix)`` (Q, U).
+    """
     maps = np.asarray(maps, dtype=np.float64)
-    if maps.ndim != 2 or maps.shape[0] < 2:
-        raise ValueError(f"maps must be (n_freq >= 2, npix), got shape {maps.shape}")
-    if not hp.isnpixok(maps.shape[1]):
-        raise ValueError(f"maps have {maps.shape[1]} pixels, not a valid HEALPix size")
+    if (
+        maps.ndim not in (2, 3)
+        or maps.shape[0] < 2
+        or (maps.ndim == 3 and maps.shape[1] not in (2, 3))
+    ):
+        raise ValueError(
+            "maps must be (n_freq >= 2, npix), (n_freq >= 2, 3, npix) for I, Q, U or "
+            f"(n_freq >= 2, 2, npix) for Q, U, got shape {maps.shape}"
+        )
+    if not hp.isnpixok(maps.shape[-1]):
+        raise ValueError(f"maps have {maps.shape[-1]} pixels, not a valid HEALPix size")
     if not np.all(np.isfinite(maps)):
         raise ValueError("maps contain NaN or infinite values (fill masked pixels first)")
     beams = np.atleast_1d(np.asarray(beam_fwhm_arcmin, dtype=float))
@@ -25,7 +39,51 @@ def check_maps(maps, beam_fwhm_arcmin) -> tuple[np.ndarray, np.ndarray, int]:
             f"beam_fwhm_arcmin must hold {maps.shape[0]} non-negative FWHMs (one per map), "
             f"got {beam_fwhm_arcmin!r}"
         )
-    return maps, beams, hp.npix2nside(maps.shape[1])
+    return maps, beams, hp.npix2nside(maps.shape[-1])
+
+
+def check_polarised(polarised, n_freq: int) -> np.ndarray:
+    """Validate the ``(n_freq,)`` flags of the channels with Q, U (None: all); return indices."""
+    pol = np.ones(n_freq, dtype=bool) if polarised is None else np.asarray(polarised)
+    if pol.shape != (n_freq,) or pol.dtype != bool:
+        raise ValueError(f"polarised must be {n_freq} booleans (one per map), got {polarised!r}")
+    if not pol.any():
+        raise ValueError("polarised: no channel has Q, U maps")
+    return np.flatnonzero(pol)
+
+
+def usable_channels(windows, beams, beam_criterion, mixing, channels, describe) -> np.ndarray:
+    """Channels used per window (:func:`channels_in_use`), checked against the constraints.
+
+    Parameters
+    ----------
+    windows : np.ndarray
+        ``(n_windows, lmax + 1)`` needlet windows or harmonic bins.
+    beams : np.ndarray
+        ``(n_ch,)`` beam FWHMs, arcmin.
+    beam_criterion : float or None
+        PyILC's beam criterion (None: all channels everywhere).
+    mixing : np.ndarray
+        ``(n_ch, n_comp)`` mixing matrix of these channels.
+    channels : np.ndarray
+        ``(n_ch,)`` indices of these channels among the input maps (for messages).
+    describe : callable
+        ``describe(j)`` names window ``j`` in messages.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_windows, n_ch)`` bool.
+    """
+    use = channels_in_use(windows, beams, beam_criterion)
+    n_comp = mixing.shape[1]
+    for j, used in enumerate(use):
+        if np.linalg.matrix_rank(mixing[used]) < n_comp:
+            raise ValueError(
+                f"{describe(j)} uses channels {channels[used].tolist()}: too few to preserve one "
+                f"and deproject {n_comp - 1} components (beam_criterion={beam_criterion})"
+            )
+    return use
 
 
 def check_mask(mask, npix: int) -> np.ndarray | None:
@@ -40,13 +98,19 @@ def check_mask(mask, npix: int) -> np.ndarray | None:
     return mask
 
 
-def rebeam(beam_fwhm_arcmin: np.ndarray, output_fwhm_arcmin: float, lmax: int) -> np.ndarray:
-    """``b_out(l) / b_in(l)`` per channel, ``(n_freq, lmax + 1)``, without under/overflow 0/0."""
+def rebeam(
+    beam_fwhm_arcmin: np.ndarray, output_fwhm_arcmin: float, lmax: int, *, spin: int = 0
+) -> np.ndarray:
+    """``b_out(l) / b_in(l)`` per channel, ``(n_freq, lmax + 1)``, without under/overflow 0/0.
+
+    ``spin=2`` uses the Gaussian beam of E and B (healpy's, as the simulations):
+    ``b_l = exp(-(l (l + 1) - 4) sigma^2 / 2)``.
+    """
     if not output_fwhm_arcmin >= 0:
         raise ValueError(f"output_fwhm_arcmin must be >= 0, got {output_fwhm_arcmin}")
     ell = np.arange(lmax + 1)
     d_sigma2 = (output_fwhm_arcmin**2 - beam_fwhm_arcmin[:, None] ** 2) * _SIGMA_PER_FWHM_RAD**2
-    return np.exp(-0.5 * ell * (ell + 1) * d_sigma2)
+    return np.exp(-0.5 * (ell * (ell + 1) - spin**2) * d_sigma2)
 
 
 @functools.lru_cache(maxsize=32)
@@ -77,3 +141,15 @@ def binary_mask_at(mask: np.ndarray | None, nside: int) -> np.ndarray | None:
     if hp.npix2nside(mask.size) != nside:
         mask = hp.ud_grade(mask, nside)
     return (mask != 0).astype(np.float64)
+
+
+def synthesise(alm: np.ndarray, nside: int, lmax: int) -> np.ndarray:
+    """Maps from ``(1, nalm)`` T, ``(2, nalm)`` E, B or ``(3, nalm)`` T, E, B alm.
+
+    Returns ``(npix,)`` I, ``(2, npix)`` Q, U or ``(3, npix)`` I, Q, U.
+    """
+    if alm.shape[0] == 1:
+        return alm2map(alm[0], nside, lmax)
+    if alm.shape[0] == 2:
+        return alm2map_spin2(alm, nside, lmax)
+    return alm2map(alm, nside, lmax, pol=True)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
-from cmbml.ilc._common import check_maps, check_mask, rebeam
+from cmbml.ilc._common import (
+    check_maps,
+    check_mask,
+    check_polarised,
+    rebeam,
+    synthesise,
+    usable_channels,
+)
 from cmbml.ilc.weights import ilc_weights, mixing_matrix, pair_indices
-from cmbml.ilc.windows import channels_in_use, tophat_windows
-from cmbml.sphere import alm2map, almxfl, map2alm
+from cmbml.ilc.windows import tophat_windows
+from cmbml.sphere import almxfl, map2alm, map2alm_spin2
 
 __all__ = ["harmonic_bin_edges", "harmonic_covariance", "harmonic_ilc"]
 
@@ -56,6 +63,23 @@ def harmonic_covariance(alm: np.ndarray, lmax: int, bin_edges) -> np.ndarray:
     return cov
 
 
+def _hilc_fields(alm, cov_alm, lmax, edges, use, mixing):
+    """HILC of fields that share their channels: ``alm``, ``cov_alm`` ``(n_fields, n_ch, nalm)``.
+
+    ``use`` ``(n_bins, n_ch)`` selects the channels per bin. Returns the ``(n_fields, nalm)``
+    output alm and ``(n_fields, n_bins, n_ch)`` weights.
+    """
+    weights = np.zeros((alm.shape[0], edges.size - 1, alm.shape[1]))
+    out = np.empty((alm.shape[0], alm.shape[-1]), dtype=np.complex128)
+    for k in range(alm.shape[0]):
+        cov = harmonic_covariance(cov_alm[k], lmax, edges)
+        for j, used in enumerate(use):
+            weights[k, j, used] = ilc_weights(cov[j][np.ix_(used, used)], mixing[used])
+        per_ell = weights[k, np.repeat(np.arange(edges.size - 1), np.diff(edges))]
+        out[k] = np.sum(almxfl(alm[k], per_ell.T), axis=0)
+    return out, weights
+
+
 def harmonic_ilc(
     maps,
     beam_fwhm_arcmin,
@@ -65,6 +89,8 @@ def harmonic_ilc(
     lmax: int | None = None,
     mask=None,
     deproject=None,
+    deproject_pol=None,
+    polarised=None,
     sed=None,
     beam_criterion: float | None = 1e-3,
     niter: int = 3,
@@ -75,13 +101,17 @@ def harmonic_ilc(
     Each channel is brought to the output beam in harmonic space; in each multipole bin the
     weights ``w = C^-1 a / (a^T C^-1 a)`` (constrained with ``deproject``) come from the binned
     cross-spectra (:func:`harmonic_covariance`) and are applied to every ``a_lm`` of the bin.
+    With Q, U maps, the same is done on the E and on the B alm of the polarised channels
+    (spin-2 transforms), and the result is returned as Q, U.
 
     Parameters
     ----------
     maps : array_like
-        ``(n_freq, npix)`` RING maps in uK_CMB, any channel order, each at its own Gaussian beam.
+        RING maps in uK_CMB, any channel order, each at its own Gaussian beam:
+        ``(n_freq, npix)`` I, ``(n_freq, 3, npix)`` I, Q, U or ``(n_freq, 2, npix)`` Q, U (the
+        Q, U of channels that are not ``polarised`` are ignored).
     beam_fwhm_arcmin : array_like
-        ``(n_freq,)`` beam FWHM of each map, arcmin.
+        ``(n_freq,)`` beam FWHM of each map, arcmin (E and B: spin-2 Gaussian beam).
     bin_size : int
         Width of the multipole bins.
     output_fwhm_arcmin : float
@@ -90,8 +120,9 @@ def harmonic_ilc(
         Maximum multipole (default ``3 nside - 1``).
     mask : array_like or None
         ``(npix,)``; if given, the cross-spectra are estimated from the masked maps
-        (``mask * map``); the weights are applied to the unmasked maps.
-    deproject, sed
+        (``mask * map``; for E and B, from the masked Q, U); the weights are applied to the
+        unmasked maps.
+    deproject, deproject_pol, polarised, sed
         As for :func:`cmbml.ilc.needlet_ilc`.
     beam_criterion : float or None
         Channels whose beam has fallen below this level within a bin are not used there
@@ -99,39 +130,65 @@ def harmonic_ilc(
     niter : int
         Iterations of the spherical-harmonic analysis.
     return_weights : bool
-        Also return ``(weights (n_bins, n_freq), bin_edges (n_bins + 1,))`` (0 for unused
-        channels).
+        Also return ``(weights, bin_edges (n_bins + 1,))``: weights ``(n_bins, n_freq)`` (0 for
+        unused channels) for intensity maps, else a dict of them by field (``"T"``, ``"E"``,
+        ``"B"``).
 
     Returns
     -------
-    np.ndarray or (np.ndarray, (np.ndarray, np.ndarray))
-        ``(npix,)`` estimate in uK_CMB at the output beam.
+    np.ndarray or (np.ndarray, (np.ndarray or dict, np.ndarray))
+        Estimate in uK_CMB at the output beam, ``(npix,)``, ``(3, npix)`` or ``(2, npix)``
+        like ``maps``.
     """
     maps, beams, nside = check_maps(maps, beam_fwhm_arcmin)
-    mask = check_mask(mask, maps.shape[1])
+    pol = None if maps.ndim == 2 else check_polarised(polarised, maps.shape[0])
+    mask = check_mask(mask, maps.shape[-1])
     lmax = 3 * nside - 1 if lmax is None else int(lmax)
     if not 1 <= lmax <= 3 * nside - 1:
         raise ValueError(f"lmax={lmax} must be in [1, 3 nside - 1 = {3 * nside - 1}]")
     edges = harmonic_bin_edges(bin_size, lmax)
-    use = channels_in_use(tophat_windows(edges), beams, beam_criterion)
-    mixing = mixing_matrix(maps.shape[0], sed, deproject)
-    for j, used in enumerate(use):
-        if np.linalg.matrix_rank(mixing[used]) < mixing.shape[1]:
-            raise ValueError(
-                f"harmonic bin {j} ({edges[j]} <= l < {edges[j + 1]}) has too few channels "
-                f"{np.flatnonzero(used).tolist()} for {mixing.shape[1] - 1} deprojections"
-            )
-    transfer = rebeam(beams, output_fwhm_arcmin, lmax)
-    alm = almxfl(map2alm(maps, lmax, niter=niter), transfer)
-    if mask is None:
-        cov = harmonic_covariance(alm, lmax, edges)
-    else:
-        cov = harmonic_covariance(
-            almxfl(map2alm(maps * mask, lmax, niter=niter), transfer), lmax, edges
+    n_freq = maps.shape[0]
+    groups = []  # fields that share their channels: (labels, spin, channels, deprojected SEDs)
+    if maps.ndim == 2 or maps.shape[1] == 3:
+        groups.append(("T", 0, np.arange(n_freq), deproject))
+    if pol is not None:
+        groups.append(("EB", 2, pol, deproject if deproject_pol is None else deproject_pol))
+    fields = []  # checked before any transform
+    for labels, spin, channels, dep in groups:
+        mixing = mixing_matrix(n_freq, sed, dep)[channels]
+        use = usable_channels(
+            tophat_windows(edges),
+            beams[channels],
+            beam_criterion,
+            mixing,
+            channels,
+            lambda j, labels=labels: (
+                f"harmonic bin {j} ({edges[j]} <= l < {edges[j + 1]}, {labels})"
+            ),
         )
-    weights = np.zeros((edges.size - 1, maps.shape[0]))
-    for j, used in enumerate(use):
-        weights[j, used] = ilc_weights(cov[j][np.ix_(used, used)], mixing[used])
-    per_ell = weights[np.repeat(np.arange(edges.size - 1), np.diff(edges))]
-    out = alm2map(np.sum(almxfl(alm, per_ell.T), axis=0), nside, lmax)
-    return (out, (weights, edges)) if return_weights else out
+        fields.append((labels, spin, channels, mixing, use))
+    out_alm, weights = [], {}
+    for labels, spin, channels, mixing, use in fields:
+        transfer = rebeam(beams[channels], output_fwhm_arcmin, lmax, spin=spin)
+        if spin == 0:
+            intensity = maps if maps.ndim == 2 else maps[:, 0]
+            alm = almxfl(map2alm(intensity, lmax, niter=niter), transfer)[None]
+            if mask is not None:
+                cov_alm = almxfl(map2alm(intensity * mask, lmax, niter=niter), transfer)[None]
+        else:
+            qu = maps[channels, -2:]
+            alm = almxfl(np.swapaxes(map2alm_spin2(qu, lmax, niter=niter), 0, 1), transfer)
+            if mask is not None:
+                cov_alm = np.swapaxes(map2alm_spin2(qu * mask, lmax, niter=niter), 0, 1)
+                cov_alm = almxfl(cov_alm, transfer)
+        field_alm, field_weights = _hilc_fields(
+            alm, alm if mask is None else cov_alm, lmax, edges, use, mixing
+        )
+        out_alm.append(field_alm)
+        for label, w in zip(labels, field_weights, strict=True):
+            weights[label] = np.zeros((edges.size - 1, n_freq))
+            weights[label][:, channels] = w
+    out = synthesise(np.concatenate(out_alm), nside, lmax)
+    if not return_weights:
+        return out
+    return out, (weights["T"] if maps.ndim == 2 else weights, edges)

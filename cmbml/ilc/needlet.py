@@ -6,6 +6,12 @@ local frequency-frequency covariance is estimated by Gaussian smoothing
 (:func:`cmbml.ilc.covariance.local_covariance`) with the kernel that keeps the ILC bias below
 ``ilc_bias_tol``; the (constrained) ILC weights are solved per pixel; the weighted sum of the
 channels is filtered by ``h_j`` again and the scales are added (``sum_j h_j^2 = 1``).
+
+Polarisation: the Q, U maps of the polarised channels go through one spin-2 analysis each,
+giving their E and B alm; E and B are then two scalar fields that share the channels, the scale
+resolutions and the covariance kernels, but have their own per-pixel weights. The per-scale
+E and B maps of all channels are synthesised together and the two combined maps of a scale
+analysed together; one final synthesis returns I, Q, U (or Q, U).
 """
 
 from __future__ import annotations
@@ -20,20 +26,22 @@ from cmbml.ilc._common import (
     binary_mask_at,
     check_maps,
     check_mask,
+    check_polarised,
     rebeam,
+    synthesise,
     truncate_alm,
+    usable_channels,
 )
 from cmbml.ilc.covariance import ilc_bias_fwhm, local_covariance
 from cmbml.ilc.weights import ilc_weights_from_pairs, mixing_matrix
 from cmbml.ilc.windows import (
-    channels_in_use,
     cosine_needlet_windows,
     gaussian_needlet_windows,
     scale_nsides,
     window_ell_f,
     window_support,
 )
-from cmbml.sphere import alm2map, almxfl, map2alm, nalm
+from cmbml.sphere import alm2map, almxfl, map2alm, map2alm_spin2, nalm
 
 __all__ = ["ScaleWeights", "apply_needlet_weights", "needlet_ilc", "needlet_windows"]
 
@@ -106,15 +114,100 @@ def needlet_windows(
 
 
 def _scale_maps(alm, transfer, window, lmax, scale_lmax, nside):
-    """Needlet maps of one scale: ``(n, npix_j)`` from alm ``(n, nalm(lmax))``."""
+    """Needlet maps of one scale: ``(..., n, npix_j)`` from alm ``(..., n, nalm(lmax))``."""
     filt = (transfer * window)[:, : scale_lmax + 1]
     return alm2map(almxfl(truncate_alm(alm, lmax, scale_lmax), filt), nside, scale_lmax)
 
 
 def _add_synthesis(out_alm, lmax, combined, window, scale_lmax, niter):
-    """``out_alm += h_j * alm(combined)`` for one scale's combined map."""
+    """``out_alm += h_j * alm(combined)`` for one scale's combined map(s) ``(..., npix_j)``."""
     alm = almxfl(map2alm(combined, scale_lmax, niter=niter), window[: scale_lmax + 1])
     add_alm(out_alm, lmax, alm, scale_lmax)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every field of one needlet ILC shares: windows, resolutions, options."""
+
+    windows: np.ndarray
+    nsides: np.ndarray
+    support: np.ndarray
+    output_fwhm_arcmin: float
+    beam_criterion: float | None
+    ilc_bias_tol: float
+    mask: np.ndarray | None
+    niter: int
+
+    @property
+    def lmax(self) -> int:
+        return self.windows.shape[1] - 1
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Fields that share their channels: T (every channel) or E and B (the polarised ones)."""
+
+    labels: str
+    spin: int
+    channels: np.ndarray
+    beams: np.ndarray
+    mixing: np.ndarray
+    use: np.ndarray
+
+    @classmethod
+    def checked(cls, labels, spin, channels, beams, mixing, setup: _Setup) -> _Group:
+        """The group, with its channels per scale checked against the constraints."""
+        use = usable_channels(
+            setup.windows,
+            beams,
+            setup.beam_criterion,
+            mixing,
+            channels,
+            lambda j: f"needlet scale {j} ({labels})",
+        )
+        return cls(labels, spin, channels, beams, mixing, use)
+
+
+def _needlet_fields(alm: np.ndarray, group: _Group, setup: _Setup):
+    """NILC of the fields of ``group``, from their ``(n_fields, n_ch, nalm(lmax))`` alm.
+
+    Returns the ``(n_fields, nalm(lmax))`` output alm and ``{label: list of ScaleWeights}``.
+    """
+    windows, lmax, mixing = setup.windows, setup.lmax, group.mixing
+    n_comp = mixing.shape[1]
+    transfer = rebeam(group.beams, setup.output_fwhm_arcmin, lmax, spin=group.spin)
+    out_alm = np.zeros((alm.shape[0], nalm(lmax)), dtype=np.complex128)
+    scales = {label: [] for label in group.labels}
+    for j, window in enumerate(windows):
+        used = np.flatnonzero(group.use[j])
+        nside_j = int(setup.nsides[j])
+        lmax_j = int(min(setup.support[j], 3 * nside_j - 1))
+        x = _scale_maps(alm[:, used], transfer[used], window, lmax, lmax_j, nside_j)
+        fwhm = ilc_bias_fwhm(
+            window, used.size, n_deproj=n_comp - 1, ilc_bias_tol=setup.ilc_bias_tol
+        )
+        log.info(
+            "needlet scale %d (%s): nside %d, lmax %d, %d channels, covariance FWHM %.1f deg",
+            j,
+            group.labels,
+            nside_j,
+            lmax_j,
+            used.size,
+            fwhm / 60.0,
+        )
+        mask_j = binary_mask_at(setup.mask, nside_j)
+        combined = np.empty(x.shape[::2])
+        for k, label in enumerate(group.labels):
+            cov = local_covariance(x[k], fwhm, mask=mask_j)
+            weights = ilc_weights_from_pairs(cov, mixing[used])
+            del cov
+            combined[k] = np.einsum("ap,ap->p", weights, x[k])
+            scales[label].append(
+                ScaleWeights(window, nside_j, lmax_j, group.channels[used], fwhm, weights)
+            )
+        del x
+        _add_synthesis(out_alm, lmax, combined, window, lmax_j, setup.niter)
+    return out_alm, scales
 
 
 def needlet_ilc(
@@ -129,6 +222,8 @@ def needlet_ilc(
     needlet_fwhm_arcmin=None,
     lmax: int | None = None,
     deproject=None,
+    deproject_pol=None,
+    polarised=None,
     sed=None,
     beam_criterion: float | None = 1e-3,
     niter: int = 3,
@@ -136,13 +231,21 @@ def needlet_ilc(
 ):
     """Needlet ILC estimate of the CMB (or of the component with SED ``sed``).
 
+    Intensity maps give the temperature NILC. With Q and U maps, the Q/U of the polarised
+    channels are transformed once to E and B (spin-2); each needlet scale then has its own ILC
+    on E and on B (sharing the filtered maps' transforms), and the combined E, B go back to
+    Q, U. The temperature part uses every channel, the polarised part only ``polarised`` ones.
+
     Parameters
     ----------
     maps : array_like
-        ``(n_freq, npix)`` RING maps in uK_CMB, channels in any order, each at its own Gaussian
-        beam (a pixel window common to all maps passes through unchanged).
+        RING maps in uK_CMB, channels in any order, each at its own Gaussian beam (a pixel
+        window common to all maps passes through unchanged): ``(n_freq, npix)`` I,
+        ``(n_freq, 3, npix)`` I, Q, U or ``(n_freq, 2, npix)`` Q, U. The Q, U of channels that
+        are not ``polarised`` are ignored (e.g. zeros).
     beam_fwhm_arcmin : array_like
-        ``(n_freq,)`` beam FWHM of each map, arcmin.
+        ``(n_freq,)`` beam FWHM of each map, arcmin (E and B use the spin-2 Gaussian beam of
+        the same FWHM, :func:`cmbml.sphere.gaussian_beam`).
     ellpeaks : sequence of int
         Cosine needlet peaks as PyILC defines them (the last is ``lmax + 1``).
     output_fwhm_arcmin : float
@@ -159,8 +262,13 @@ def needlet_ilc(
     lmax : int or None
         Maximum multipole (required for Gaussian needlets; implied by ``ellpeaks``).
     deproject : array_like or None
-        ``(n_deproj, n_freq)`` SEDs (uK_CMB per unit component) to null (constrained ILC),
-        e.g. from :mod:`cmbml.ilc.seds`.
+        ``(n_deproj, n_freq)`` SEDs (uK_CMB per unit component) to null in temperature
+        (constrained ILC), e.g. from :mod:`cmbml.ilc.seds`.
+    deproject_pol : array_like or None
+        ``(n_deproj, n_freq)`` SEDs to null in E and B; None: the same as ``deproject``; an
+        empty list: none.
+    polarised : array_like of bool or None
+        ``(n_freq,)`` channels whose Q, U enter the E and B ILC (None: all).
     sed : array_like or None
         ``(n_freq,)`` SED of the preserved component (default CMB: ones).
     beam_criterion : float or None
@@ -169,65 +277,62 @@ def needlet_ilc(
     niter : int
         Iterations of the spherical-harmonic analysis of the input and per-scale maps.
     return_weights : bool
-        Also return the per-scale :class:`ScaleWeights`.
+        Also return the per-scale :class:`ScaleWeights` (a list for intensity maps, else a dict
+        ``{"T": ..., "E": ..., "B": ...}`` without ``"T"`` for Q, U maps).
 
     Returns
     -------
-    np.ndarray or (np.ndarray, list of ScaleWeights)
-        ``(npix,)`` estimate in uK_CMB at the output beam, band-limited to ``lmax``.
+    np.ndarray or (np.ndarray, list or dict of ScaleWeights)
+        Estimate in uK_CMB at the output beam, band-limited to ``lmax``, in the layout of
+        ``maps``: ``(npix,)``, ``(3, npix)`` or ``(2, npix)``.
     """
     maps, beams, nside = check_maps(maps, beam_fwhm_arcmin)
-    mask = check_mask(mask, maps.shape[1])
+    pol = None if maps.ndim == 2 else check_polarised(polarised, maps.shape[0])
+    mask = check_mask(mask, maps.shape[-1])
     windows = needlet_windows(
         needlets, ellpeaks=ellpeaks, needlet_fwhm_arcmin=needlet_fwhm_arcmin, lmax=lmax
     )
     lmax = windows.shape[1] - 1
     if lmax > 3 * nside - 1:
         raise ValueError(f"lmax={lmax} exceeds 3 nside - 1 = {3 * nside - 1} for nside {nside}")
-    mixing = mixing_matrix(maps.shape[0], sed, deproject)
-    n_comp = mixing.shape[1]
-    use = channels_in_use(windows, beams, beam_criterion)
-    support = window_support(windows)
-    nsides = scale_nsides(window_ell_f(windows, beam_criterion or 1e-3), support, nside)
-    for j in range(windows.shape[0]):
-        if np.linalg.matrix_rank(mixing[use[j]]) < n_comp:
-            raise ValueError(
-                f"needlet scale {j} uses channels {np.flatnonzero(use[j]).tolist()}: too few to "
-                f"preserve one and deproject {n_comp - 1} components (beam_criterion="
-                f"{beam_criterion})"
-            )
-
-    alm = map2alm(maps, lmax, niter=niter)
-    transfer = rebeam(beams, output_fwhm_arcmin, lmax)
-    out_alm = np.zeros(nalm(lmax), dtype=np.complex128)
-    scales = []
-    for j, window in enumerate(windows):
-        channels = np.flatnonzero(use[j])
-        nside_j = int(nsides[j])
-        lmax_j = int(min(support[j], 3 * nside_j - 1))
-        x = _scale_maps(alm[channels], transfer[channels], window, lmax, lmax_j, nside_j)
-        fwhm = ilc_bias_fwhm(window, channels.size, n_deproj=n_comp - 1, ilc_bias_tol=ilc_bias_tol)
-        log.info(
-            "needlet scale %d: nside %d, lmax %d, %d channels, covariance FWHM %.1f deg",
-            j,
-            nside_j,
-            lmax_j,
-            channels.size,
-            fwhm / 60.0,
-        )
-        cov = local_covariance(x, fwhm, mask=binary_mask_at(mask, nside_j))
-        weights = ilc_weights_from_pairs(cov, mixing[channels])
-        del cov
-        _add_synthesis(out_alm, lmax, np.einsum("ap,ap->p", weights, x), window, lmax_j, niter)
-        del x
-        if return_weights:
-            scales.append(ScaleWeights(window, nside_j, lmax_j, channels, fwhm, weights))
-    out = alm2map(out_alm, nside, lmax)
-    return (out, scales) if return_weights else out
+    setup = _Setup(
+        windows=windows,
+        nsides=scale_nsides(
+            window_ell_f(windows, beam_criterion or 1e-3), window_support(windows), nside
+        ),
+        support=window_support(windows),
+        output_fwhm_arcmin=output_fwhm_arcmin,
+        beam_criterion=beam_criterion,
+        ilc_bias_tol=ilc_bias_tol,
+        mask=mask,
+        niter=niter,
+    )
+    n_freq = maps.shape[0]
+    groups = []
+    if maps.ndim == 2 or maps.shape[1] == 3:
+        mixing = mixing_matrix(n_freq, sed, deproject)
+        groups.append(_Group.checked("T", 0, np.arange(n_freq), beams, mixing, setup))
+    if pol is not None:
+        dep = deproject if deproject_pol is None else deproject_pol
+        mixing = mixing_matrix(n_freq, sed, dep)[pol]
+        groups.append(_Group.checked("EB", 2, pol, beams[pol], mixing, setup))
+    out_alm, scales = [], {}
+    for group in groups:
+        if group.spin == 0:
+            alm = map2alm(maps if maps.ndim == 2 else maps[:, 0], lmax, niter=niter)[None]
+        else:
+            alm = np.swapaxes(map2alm_spin2(maps[pol, -2:], lmax, niter=niter), 0, 1)
+        field_alm, field_scales = _needlet_fields(alm, group, setup)
+        out_alm.append(field_alm)
+        scales.update(field_scales)
+    out = synthesise(np.concatenate(out_alm), nside, lmax)
+    if not return_weights:
+        return out
+    return out, (scales["T"] if maps.ndim == 2 else scales)
 
 
 def apply_needlet_weights(
-    maps, beam_fwhm_arcmin, scales: list[ScaleWeights], *, output_fwhm_arcmin: float, niter=3
+    maps, beam_fwhm_arcmin, scales, *, output_fwhm_arcmin: float, niter=3
 ) -> np.ndarray:
     """Apply needlet ILC weights (from ``needlet_ilc(..., return_weights=True)``) to other maps.
 
@@ -237,11 +342,13 @@ def apply_needlet_weights(
     Parameters
     ----------
     maps : array_like
-        ``(n_freq, npix)`` RING maps, same channels (order, beams, nside) as for the weights.
+        RING maps, same channels (order, beams, nside) and layout as for the weights:
+        ``(n_freq, npix)`` with a list of weights, ``(n_freq, 3, npix)`` or
+        ``(n_freq, 2, npix)`` with a dict of T, E, B weights.
     beam_fwhm_arcmin : array_like
         ``(n_freq,)`` beam FWHM of each map, arcmin.
-    scales : list of ScaleWeights
-        Per-scale weights.
+    scales : list of ScaleWeights or dict
+        Per-scale weights (list: temperature; dict: ``{"T": ..., "E": ..., "B": ...}``).
     output_fwhm_arcmin : float
         Output Gaussian beam, arcmin (as used for the weights).
     niter : int
@@ -250,19 +357,32 @@ def apply_needlet_weights(
     Returns
     -------
     np.ndarray
-        ``(npix,)`` combined map at the output beam.
+        Combined map at the output beam, ``(npix,)``, ``(3, npix)`` or ``(2, npix)``.
     """
     maps, beams, nside = check_maps(maps, beam_fwhm_arcmin)
-    if not scales:
-        raise ValueError("no needlet scales given")
-    lmax = scales[0].window.size - 1
-    n_used_max = max(int(s.channels.max()) for s in scales) + 1
-    if n_used_max > maps.shape[0]:
-        raise ValueError(f"weights refer to channel {n_used_max - 1}, maps have {maps.shape[0]}")
-    alm = map2alm(maps, lmax, niter=niter)
-    transfer = rebeam(beams, output_fwhm_arcmin, lmax)
-    out_alm = np.zeros(nalm(lmax), dtype=np.complex128)
-    for s in scales:
-        x = _scale_maps(alm[s.channels], transfer[s.channels], s.window, lmax, s.lmax, s.nside)
-        _add_synthesis(out_alm, lmax, np.einsum("ap,ap->p", s.weights, x), s.window, s.lmax, niter)
-    return alm2map(out_alm, nside, lmax)
+    wanted = "T" if maps.ndim == 2 else "TEB"[3 - maps.shape[1] :]
+    by_field = {"T": scales} if maps.ndim == 2 else dict(scales)
+    if sorted(by_field) != sorted(wanted) or not all(by_field.values()):
+        raise ValueError(f"maps of shape {maps.shape} need weights for {list(wanted)}")
+    lmax = by_field[wanted[0]][0].window.size - 1
+    for field_scales in by_field.values():
+        n_used_max = max(int(s.channels.max()) for s in field_scales) + 1
+        if n_used_max > maps.shape[0]:
+            raise ValueError(
+                f"weights refer to channel {n_used_max - 1}, maps have {maps.shape[0]}"
+            )
+    alm = {}
+    if "T" in wanted:
+        alm["T"] = map2alm(maps if maps.ndim == 2 else maps[:, 0], lmax, niter=niter)
+    if "E" in wanted:
+        alm["E"], alm["B"] = np.swapaxes(map2alm_spin2(maps[:, -2:], lmax, niter=niter), 0, 1)
+    out_alm = np.zeros((len(wanted), nalm(lmax)), dtype=np.complex128)
+    for k, field in enumerate(wanted):
+        transfer = rebeam(beams, output_fwhm_arcmin, lmax, spin=0 if field == "T" else 2)
+        for s in by_field[field]:
+            x = _scale_maps(
+                alm[field][s.channels], transfer[s.channels], s.window, lmax, s.lmax, s.nside
+            )
+            combined = np.einsum("ap,ap->p", s.weights, x)
+            _add_synthesis(out_alm[k], lmax, combined, s.window, s.lmax, niter)
+    return synthesise(out_alm, nside, lmax)

@@ -38,8 +38,9 @@ def mixing_matrix(n_freq: int, sed=None, deproject=None) -> np.ndarray:
         ``(n_freq,)`` SED of the preserved component in the map units (default: CMB in uK_CMB,
         all ones). The output has unit response to it.
     deproject : array_like or None
-        ``(n_deproj, n_freq)`` or ``(n_freq,)`` SEDs whose response is nulled. Each is rescaled
-        to a maximum modulus of 1 (the null constraint does not depend on its scale).
+        ``(n_deproj, n_freq)`` or ``(n_freq,)`` SEDs whose response is nulled (None or empty:
+        none). Each is rescaled to a maximum modulus of 1 (the null constraint does not depend
+        on its scale).
 
     Returns
     -------
@@ -50,7 +51,7 @@ def mixing_matrix(n_freq: int, sed=None, deproject=None) -> np.ndarray:
     if preserved.shape != (n_freq,) or not np.all(np.isfinite(preserved)):
         raise ValueError(f"sed must be a finite ({n_freq},) array, got shape {preserved.shape}")
     cols = [preserved]
-    if deproject is not None:
+    if deproject is not None and np.size(deproject) > 0:
         dep = np.atleast_2d(np.asarray(deproject, dtype=float))
         if dep.ndim != 2 or dep.shape[1] != n_freq or not np.all(np.isfinite(dep)):
             raise ValueError(

@@ -71,3 +71,78 @@ def make_sky(
         "total": cmb + dust + sync + noise,
         "truth": beamed(cmb_alm, output_fwhm_arcmin, nside, lmax)[0],
     }
+
+
+def ee_cl(lmax: int) -> np.ndarray:
+    """Toy CMB E-mode spectrum, uK^2: D_l = 2 uK^2 flat for l >= 2."""
+    return cmb_cl(lmax) * (2.0 / 3000.0)
+
+
+def bb_cl(lmax: int) -> np.ndarray:
+    """Toy B-mode spectrum, uK^2: a tenth of :func:`ee_cl`."""
+    return 0.1 * ee_cl(lmax)
+
+
+def teb_beamed(teb_alm: np.ndarray, fwhm_arcmin, nside: int, lmax: int) -> np.ndarray:
+    """I, Q, U maps ``(n, 3, npix)`` of T, E, B alm at each beam (spin-2 beam for E, B)."""
+    fwhm = np.atleast_1d(fwhm_arcmin)
+    fl = np.stack([gaussian_beam(f, lmax, pol=True)[[0, 1, 1]] for f in fwhm])
+    return alm2map(almxfl(teb_alm[None], fl), nside, lmax, pol=True)
+
+
+def make_pol_sky(
+    nside: int,
+    lmax: int,
+    freqs_ghz,
+    beams_arcmin,
+    *,
+    seed: int,
+    polarised=None,
+    dust_amp: float = 300.0,
+    sync_amp: float = 100.0,
+    pol_fraction: float = 0.1,
+    noise_t_uk: float | np.ndarray = 1.0,
+    noise_p_uk: float | np.ndarray = 1.0,
+    output_fwhm_arcmin: float = 30.0,
+) -> dict[str, np.ndarray]:
+    """I, Q, U skies: CMB (T, E, B) + dust (MBB) + synchrotron (power law) + white noise.
+
+    Components ``(n_freq, 3, npix)`` in uK_CMB at the channel beams; Q, U are zero for channels
+    that are not ``polarised``. Foreground E and B have ``pol_fraction`` of the intensity
+    spectrum's amplitude (B at half of E). ``truth`` is the CMB I, Q, U at
+    ``output_fwhm_arcmin`` (``(3, npix)``), ``cmb_alm`` its unbeamed T, E, B alm.
+    """
+    rng = np.random.default_rng(seed)
+    freqs = np.asarray(freqs_ghz, dtype=float)
+    pol = np.ones(freqs.size, bool) if polarised is None else np.asarray(polarised, bool)
+    npix = 12 * nside**2
+
+    def teb(cl_t, cl_e, cl_b):
+        return np.stack([random_alm(cl, rng) for cl in (cl_t, cl_e, cl_b)])
+
+    cmb_alm = teb(cmb_cl(lmax), ee_cl(lmax), bb_cl(lmax))
+    fg = {}
+    for name, amp, index, sed in (
+        ("dust", dust_amp, -2.5, dust_sed),
+        ("sync", sync_amp, -2.7, synchrotron_sed),
+    ):
+        cl = power_law_cl(lmax, amp, index)
+        alm = teb(cl, pol_fraction**2 * cl, 0.5 * pol_fraction**2 * cl)
+        fg[name] = sed(freqs)[:, None, None] * teb_beamed(alm, beams_arcmin, nside, lmax)
+    cmb = teb_beamed(cmb_alm, beams_arcmin, nside, lmax)
+    sigma = np.stack(
+        [
+            np.broadcast_to(np.asarray(noise_t_uk, dtype=float), freqs.shape),
+            np.broadcast_to(np.asarray(noise_p_uk, dtype=float), freqs.shape),
+            np.broadcast_to(np.asarray(noise_p_uk, dtype=float), freqs.shape),
+        ],
+        axis=1,
+    )
+    noise = sigma[:, :, None] * rng.standard_normal((freqs.size, 3, npix))
+    out = {"cmb": cmb, "dust": fg["dust"], "sync": fg["sync"], "noise": noise}
+    for part in out.values():
+        part[~pol, 1:] = 0.0
+    out["total"] = out["cmb"] + out["dust"] + out["sync"] + out["noise"]
+    out["truth"] = teb_beamed(cmb_alm, output_fwhm_arcmin, nside, lmax)[0]
+    out["cmb_alm"] = cmb_alm
+    return out

@@ -6,7 +6,7 @@ import pytest
 
 from cmbml.ilc import cosine_needlet_windows, needlet_ilc
 
-from .sky import make_sky
+from .sky import make_pol_sky, make_sky
 
 NSIDE = 16
 ELLPEAKS = [12, 24, 33]
@@ -120,3 +120,76 @@ def test_needlet_ilc_matches_per_pixel_brute_force(with_mask, kernels):
         niter=0,
     )
     assert np.abs(shuffled - reference).max() < 1e-8 * scale
+
+
+def brute_force_eb_nilc(qu, beams, out_fwhm, ellpeaks, kernels):
+    """E and B NILC spelt out with healpy: per-pixel weights ``(scale, field, n_freq, npix)``
+    and the Q, U output."""
+    windows = cosine_needlet_windows(ellpeaks)
+    lmax = windows.shape[1] - 1
+    n_freq, _, npix = qu.shape
+    # E, B alm of each channel from its (0, Q, U) map
+    eb = np.array([hp.map2alm(np.vstack([np.zeros(npix), m]), lmax=lmax, iter=0)[1:] for m in qu])
+    out_alm = np.zeros((3, eb.shape[-1]), dtype=complex)
+    all_weights = []
+    for h, kern in zip(windows, kernels, strict=True):
+        filters = [
+            h
+            * hp.gauss_beam(np.radians(out_fwhm / 60), lmax, pol=True)[:, 1]
+            / hp.gauss_beam(np.radians(b / 60), lmax, pol=True)[:, 1]
+            for b in beams
+        ]
+        scale_weights = []
+        for field in range(2):
+            x = np.array(
+                [
+                    hp.alm2map(hp.almxfl(eb[i, field], filters[i]), NSIDE, lmax=lmax)
+                    for i in range(n_freq)
+                ]
+            )
+            resid = x - (kern @ x.T).T
+            weights = np.empty((n_freq, npix))
+            for p in range(npix):
+                inv = np.linalg.inv((resid * kern[p]) @ resid.T)
+                weights[:, p] = inv.sum(axis=1) / inv.sum()
+            scale_weights.append(weights)
+            combined = np.sum(weights * x, axis=0)
+            out_alm[1 + field] += hp.almxfl(hp.map2alm(combined, lmax=lmax, iter=0), h)
+        all_weights.append(scale_weights)
+    return np.array(all_weights), hp.alm2map(out_alm, NSIDE, lmax=lmax, pol=True)[1:]
+
+
+def test_eb_needlet_ilc_matches_per_pixel_brute_force(kernels):
+    # four polarised channels and a fifth, intensity-only one whose Q, U must be ignored
+    sky = make_pol_sky(
+        NSIDE,
+        LMAX,
+        FREQS + [357.5],
+        BEAMS + [65.0],
+        seed=4,
+        polarised=[True] * 4 + [False],
+        dust_amp=1e4,
+        pol_fraction=0.3,
+        noise_p_uk=3.0,
+        output_fwhm_arcmin=OUT_FWHM,
+    )
+    maps = sky["total"]
+    maps[-1, 1:] = 1e6  # garbage Q, U for the intensity-only channel
+    ref_weights, ref_qu = brute_force_eb_nilc(maps[:4, 1:], BEAMS, OUT_FWHM, ELLPEAKS, kernels)
+
+    out, scales = needlet_ilc(
+        maps,
+        BEAMS + [65.0],
+        polarised=[True] * 4 + [False],
+        ellpeaks=ELLPEAKS,
+        output_fwhm_arcmin=OUT_FWHM,
+        ilc_bias_tol=TOL,
+        niter=0,
+        return_weights=True,
+    )
+    for field, label in enumerate("EB"):
+        for j, s in enumerate(scales[label]):
+            assert s.nside == NSIDE and s.channels.tolist() == [0, 1, 2, 3]
+            ref = ref_weights[j, field]
+            assert np.abs(s.weights - ref).max() < 1e-8 * np.abs(ref).max()
+    assert np.abs(out[1:] - ref_qu).max() < 1e-8 * np.abs(ref_qu).max()

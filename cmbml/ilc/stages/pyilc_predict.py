@@ -12,6 +12,19 @@ from cmbml.ilc import dust_sed, harmonic_ilc, needlet_ilc, synchrotron_sed, tsz_
 _SEDS = {"dust": dust_sed, "synchrotron": synchrotron_sed, "tsz": tsz_sed}
 
 
+def _seds(model: dict, key: str, freqs_ghz) -> np.ndarray:
+    """``(n_deproj, n_freq)`` SEDs of the components named in ``model.pyilc.<key>`` (may be 0)."""
+    names = model.get(key) or []
+    unknown = [name for name in names if name not in _SEDS]
+    if unknown:
+        raise ConfigError(
+            f"model.pyilc.{key}: unknown component(s) {unknown}; choose from {sorted(_SEDS)}"
+        )
+    return np.array([_SEDS[name](freqs_ghz) for name in names]).reshape(
+        len(names), np.size(freqs_ghz)
+    )
+
+
 def ilc_call(model: dict, nside: int, freqs_ghz) -> tuple:
     """The ILC function and its keyword arguments from ``model.pyilc`` at ``nside``.
 
@@ -39,19 +52,15 @@ def ilc_call(model: dict, nside: int, freqs_ghz) -> tuple:
             f"model.pyilc.presets has no entry for nside {nside} (has {sorted(presets)}); "
             f"add model.pyilc.presets.'{nside}'"
         )
-    unknown = [name for name in model.get("deproject") or [] if name not in _SEDS]
-    if unknown:
-        raise ConfigError(
-            f"model.pyilc.deproject: unknown component(s) {unknown}; choose from {sorted(_SEDS)}"
-        )
-    seds = [_SEDS[name](freqs_ghz) for name in model.get("deproject") or []]
     kwargs = {
         "output_fwhm_arcmin": float(model["output_fwhm_arcmin"]),
         "beam_criterion": model.get("beam_criterion"),
         "niter": int(model.get("niter", 3)),
-        "deproject": np.array(seds) if seds else None,
+        "deproject": _seds(model, "deproject", freqs_ghz),
         **presets[str(nside)],
     }
+    if model.get("deproject_pol") is not None:
+        kwargs["deproject_pol"] = _seds(model, "deproject_pol", freqs_ghz)
     if method == "cnilc":
         kwargs["ilc_bias_tol"] = float(model.get("ilc_bias_tol", 1e-3))
         kwargs["needlets"] = model.get("needlets", "cosine")
@@ -62,12 +71,18 @@ def ilc_call(model: dict, nside: int, freqs_ghz) -> tuple:
 class PyilcPredict(Stage):
     """Clean each Test simulation with the needlet or harmonic ILC (``model.pyilc.method``).
 
-    Reads the intensity of ``obs_map`` for every band of ``model.pyilc.detectors`` (uK_CMB, at
+    Reads ``obs_map`` for every band of ``model.pyilc.detectors`` (uK_CMB, at
     ``scenario.nside``), their beams and centre frequencies from ``detector_table`` and, with
     ``model.pyilc.use_mask``, the binary ``mask``; runs :func:`cmbml.ilc.needlet_ilc` (``cnilc``)
     or :func:`cmbml.ilc.harmonic_ilc` (``hilc``) with the preset of ``scenario.nside`` and writes
     ``pyilc_cmb_map_pred``: the CMB estimate at the Gaussian beam
     ``model.pyilc.output_fwhm_arcmin`` (uK_CMB; it keeps the inputs' pixel window).
+
+    With ``scenario.map_fields=I`` the intensity (field 0) is read and the prediction is one
+    I map. With ``IQU`` the detectors whose ``fields`` column in ``detector_table`` is ``IQU``
+    give I, Q, U (their Q, U enter the E and B ILCs, deprojecting ``model.pyilc.deproject_pol``),
+    the others I only, and the prediction has the three fields I, Q, U (Q, U at the spin-2
+    Gaussian beam of the same FWHM).
 
     Config: ``scenario``, ``model.pyilc``.
     """
@@ -83,27 +98,52 @@ class PyilcPredict(Stage):
         """Write ``pyilc_cmb_map_pred`` for (split, sim)."""
         model = OmegaConf.to_container(self.cfg.model.pyilc, resolve=True)
         nside = int(self.cfg.scenario.nside)
-        bands, freqs, beams = self._detectors(model)
+        bands, freqs, beams, polarised = self._detectors(model)
         ilc, kwargs = ilc_call(model, nside, freqs)
-        maps = np.stack(
-            [
-                self.read(
-                    "obs_map",
-                    split=split,
-                    sim=sim,
-                    freq=band,
-                    options={"field": 0, "nside": nside, "unit": "uK_CMB"},
-                )
-                for band in bands
-            ]
-        )
+        maps = self._read_maps(split, sim, bands, polarised, nside)
+        if polarised is not None:
+            kwargs["polarised"] = polarised
         if model.get("use_mask"):
             kwargs["mask"] = self.read("mask", options={"nside": nside})
-        self.log.info("%s of %s sim %d with %d detectors", model["method"], split, sim, len(bands))
+        self.log.info(
+            "%s of %s sim %d with %d detectors (%d with Q, U)",
+            model["method"],
+            split,
+            sim,
+            len(bands),
+            0 if polarised is None else int(polarised.sum()),
+        )
         self.write("pyilc_cmb_map_pred", ilc(maps, beams, **kwargs), split=split, sim=sim)
 
-    def _detectors(self, model: dict) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Bands, centre frequencies (GHz) and beam FWHMs (arcmin) of the used detectors."""
+    def _read_maps(self, split, sim, bands, polarised, nside) -> np.ndarray:
+        """``(n_det, npix)`` intensity, or ``(n_det, 3, npix)`` I, Q, U (Q, U zero if absent)."""
+        options = {"nside": nside, "unit": "uK_CMB"}
+        if polarised is None:
+            return np.stack(
+                [
+                    self.read(
+                        "obs_map", split=split, sim=sim, freq=band, options=options | {"field": 0}
+                    )
+                    for band in bands
+                ]
+            )
+        maps = np.zeros((len(bands), 3, 12 * nside**2))
+        for k, (band, pol) in enumerate(zip(bands, polarised, strict=True)):
+            fields = {} if pol else {"field": 0}
+            data = self.read("obs_map", split=split, sim=sim, freq=band, options=options | fields)
+            if pol and data.shape[0] != 3:
+                raise BadInputError(
+                    f"{self.path('obs_map', split=split, sim=sim, freq=band)}: expected I, Q, U "
+                    f"maps (detector table: {band} GHz has fields IQU), found shape {data.shape}"
+                )
+            maps[k, : 3 if pol else 1] = data
+        return maps
+
+    def _detectors(
+        self, model: dict
+    ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray | None]:
+        """Bands, centre frequencies (GHz), beam FWHMs (arcmin) of the used detectors and, for
+        ``scenario.map_fields=IQU``, which have Q, U (else None)."""
         table = self.read("detector_table")
         bands = [int(b) for b in model["detectors"]]
         missing = [b for b in bands if b not in set(table["band"].astype(int))]
@@ -113,4 +153,29 @@ class PyilcPredict(Stage):
                 f"{self.path('detector_table')} (bands {table['band'].tolist()})"
             )
         rows = table.set_index(table["band"].astype(int)).loc[bands]
-        return bands, rows["center_ghz"].to_numpy(float), rows["fwhm_arcmin"].to_numpy(float)
+        return (
+            bands,
+            rows["center_ghz"].to_numpy(float),
+            rows["fwhm_arcmin"].to_numpy(float),
+            self._polarised(rows),
+        )
+
+    def _polarised(self, rows) -> np.ndarray | None:
+        """``(n_det,)`` whether each detector has Q, U (``fields`` column), for IQU scenarios."""
+        map_fields = str(self.cfg.scenario.map_fields)
+        if map_fields == "I":
+            return None
+        if map_fields != "IQU":
+            raise ConfigError(f"scenario.map_fields must be 'I' or 'IQU', got {map_fields!r}")
+        if "fields" not in rows.columns:
+            raise BadInputError(
+                f"{self.path('detector_table')}: no 'fields' column (I or IQU per detector), "
+                "needed with scenario.map_fields=IQU"
+            )
+        polarised = (rows["fields"].astype(str) == "IQU").to_numpy()
+        if not polarised.any():
+            raise ConfigError(
+                f"scenario.map_fields=IQU but none of model.pyilc.detectors {rows.index.tolist()} "
+                f"has Q, U in {self.path('detector_table')}"
+            )
+        return polarised
