@@ -167,6 +167,8 @@ def make_slurm_cluster(pcfg: DictConfig):
         job_extra_directives=list(scfg.get("job_extra_directives") or []),
         job_script_prologue=list(scfg.get("job_script_prologue") or []),
         log_directory=scfg.get("log_directory"),
+        interface=scfg.get("interface"),
+        scheduler_options=dict(scfg.get("scheduler_options") or {}),
     )
 
 
