@@ -181,7 +181,7 @@ def test_planck_variance_noise_model(tmp_path):
     missing = make_cfg(tmp_path / "data2", *overrides)  # default Planck file names
     with pytest.raises(
         FileNotFoundError,
-        match=r"planck/HFI_SkyMap_100_2048_R3.01_full.fits .*model/sim/noise=planck_variance",
+        match=r"planck/HFI_SkyMap_100_2048_R3.01_full.fits\b.*model/sim/noise=planck_variance",
     ):
         run_pipeline(missing)
 
