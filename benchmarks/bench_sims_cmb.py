@@ -1,13 +1,18 @@
 """CAMB cost per simulation spectrum, and the noise/mask products, for the three scenarios.
 
-``sims.camb.lmax{L}``: one lensed spectrum (TT, EE, BB, TE) to ``L = 3 * nside_sky``
-(demo 384, paper_128 768, paper_512 3072) with the default settings
-(:data:`cmbml.sims.cmb.DEFAULT_ACCURACY`, < 0.1 % from a converged run) and, for comparison, with
-``lens_potential_accuracy = 1`` and no boosts (``plain_s``: 0.2 % off in EE, 1.8 % in BB). CAMB
-runs single-threaded here (``threads=1``), as in a pool of one-thread workers.
+``sims.camb.nside{N}``: one lensed spectrum (TT, EE, BB, TE) to ``lmax = 3 N`` (the maps' band
+limit: demo 192, paper_128 384, paper_512 1536) with the settings of
+:func:`cmbml.sims.cmb.camb_accuracy`: ``wall_s`` with ``"temperature"`` (TT within 0.1 % of a
+converged run; the default for intensity-only maps), ``polarization_s`` with
+``"polarization"`` (all four within 0.1 %; the default with Q, U), and ``previous_s`` with the
+earlier default (l to 6 N + 700, lens_potential_accuracy 2, boosted). ``*_cpu_s`` are the
+process CPU times of the same calls (robust to a shared machine). CAMB runs single-threaded
+here (``threads=1``), as in the serial demo or a pool of one-thread workers, after one untimed
+call (CAMB's once-per-process set-up, ~0.6 s, is paid once per worker, not per spectrum).
 
 ``sims.noise_mask.nside{N}``: sigma maps with the scan-depth pattern for the nine detectors, one
-white-noise realisation each, and the foreground mask with its C1 apodisation.
+white + 1/f noise realisation each (every band's knee), and the foreground mask with its C1
+apodisation.
 """
 
 from __future__ import annotations
@@ -18,23 +23,53 @@ import numpy as np
 
 from benchmarks.registry import benchmark
 
-PLANCK = {"H0": 67.36, "ombh2": 0.02237, "omch2": 0.12, "tau": 0.0544, "As": 2.1e-9, "ns": 0.9649}
+PLANCK = {
+    "cosmomc_theta": 0.0104092,
+    "ombh2": 0.02237,
+    "omch2": 0.12,
+    "tau": 0.0544,
+    "As": 2.1e-9,
+    "ns": 0.9649,
+    "mnu": 0.06,
+    "nnu": 3.046,
+}
+PREVIOUS = {
+    "lens_potential_accuracy": 2,
+    "lens_margin": 700,
+    "lAccuracyBoost": 1.5,
+    "LensingBoost": 2.0,
+    "IntkAccuracyBoost": 2.0,
+    "SourcekAccuracyBoost": 1.5,
+    "AccurateBB": True,
+}
 
 
-def _camb(lmax: int) -> dict:
+def _timed(fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _camb(nside: int) -> dict:
     from cmbml.sims.cmb import lensed_cls
 
-    t0 = time.perf_counter()
-    lensed_cls(PLANCK, lmax, threads=1)
-    fast = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    lensed_cls(PLANCK, lmax, accuracy={"lens_potential_accuracy": 1, "lens_margin": 500}, threads=1)
-    plain = time.perf_counter() - t0
-    return {"wall_s": fast, "plain_s": plain, "lmax": lmax}
+    lmax = 3 * nside
+    out = {"lmax": lmax}
+    lensed_cls(PLANCK, lmax, accuracy="temperature", threads=1)
+    runs = {
+        "": lambda: lensed_cls(PLANCK, lmax, accuracy="temperature", threads=1),
+        "polarization_": lambda: lensed_cls(PLANCK, lmax, accuracy="polarization", threads=1),
+        "previous_": lambda: lensed_cls(PLANCK, 6 * nside, accuracy=PREVIOUS, threads=1),
+    }
+    for prefix, fn in runs.items():
+        out[f"{prefix}wall_s"], out[f"{prefix}cpu_s"] = _timed(fn)
+    out["polarization_s"] = out.pop("polarization_wall_s")
+    out["previous_s"] = out.pop("previous_wall_s")
+    return out
 
 
-for _lmax in (384, 768, 3072):
-    benchmark(f"sims.camb.lmax{_lmax}")(lambda lmax=_lmax: _camb(lmax))
+for _nside in (64, 128, 512):
+    benchmark(f"sims.camb.nside{_nside}")(lambda nside=_nside: _camb(nside))
 
 
 def _noise_mask(nside: int) -> dict:
@@ -42,7 +77,7 @@ def _noise_mask(nside: int) -> dict:
 
     from cmbml.sims.instrument import load_detectors
     from cmbml.sims.mask import apodize_c1, foreground_mask
-    from cmbml.sims.noise import scan_depth_weights, sigma_maps, white_noise
+    from cmbml.sims.noise import correlated_noise, scan_depth_weights, sigma_maps
 
     dets = load_detectors()
     _, b = hp.pix2ang(nside, np.arange(12 * nside**2), lonlat=True)
@@ -51,7 +86,8 @@ def _noise_mask(nside: int) -> dict:
     weights = scan_depth_weights(nside)
     rng = np.random.default_rng(0)
     for det in dets.values():
-        white_noise(sigma_maps(det.noise_levels("IQU"), nside, weights), rng)
+        sigma = sigma_maps(det.noise_levels("IQU"), nside, weights)
+        correlated_noise(sigma, rng, det.ell_knee, det.alpha_knee, nthreads=1)
     t_noise = time.perf_counter() - t0
     mask = foreground_mask(fg, 0.78, 180.0)
     apodize_c1(mask, 3.0)

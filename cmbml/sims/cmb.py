@@ -28,9 +28,10 @@ import numpy as np
 from cmbml import sphere
 
 __all__ = [
-    "DEFAULT_ACCURACY",
+    "ACCURACY_PRESETS",
     "SPECTRA",
     "UNLENSED_COLUMNS",
+    "camb_accuracy",
     "gaussian_cmb_alm",
     "lensed_and_unlensed_cls",
     "lensed_cls",
@@ -48,26 +49,74 @@ SPECTRA = ("TT", "EE", "BB", "TE")
 UNLENSED_COLUMNS = ("TT", "EE", "BB", "TE", "PP", "TP", "EP")
 """Order of the unlensed spectra and lensing potential (CAMB's ``lenspotentialCls``)."""
 
-DEFAULT_ACCURACY: dict = {
-    "lens_potential_accuracy": 2,
-    "lens_margin": 500,
-    "lAccuracyBoost": 1.5,
-    "LensingBoost": 2.0,
+ACCURACY_PRESETS = ("temperature", "polarization")
+"""Named CAMB settings of :func:`camb_accuracy`."""
+
+_TEMPERATURE = {"lens_margin": 500, "IntkAccuracyBoost": 2.0, "IntTolBoost": 0.7}
+_POLARIZATION = {
+    "lens_potential_accuracy": 3,
+    "lens_margin": 3000,
     "IntkAccuracyBoost": 2.0,
-    "SourcekAccuracyBoost": 1.5,
+    "SourcekAccuracyBoost": 2.0,
+    "lSampleBoost": 2.0,
     "AccurateBB": True,
 }
-"""CAMB settings used by default (see :func:`lensed_cls`), the cheapest combination found that
-stays within 0.1 % of a converged run (AccuracyBoost = lSampleBoost = lAccuracyBoost = 2,
-lens_potential_accuracy = 4, margin 1500, AccurateBB) for l <= 400: TT, EE < 0.08 %, TE < 0.1 %
-of sqrt(TT EE), BB < 0.2 % (``tests/sims/test_cmb.py::test_camb_accuracy``, slow). Cheaper
-settings are off by more: lens_potential_accuracy = 1 with no boosts by 0.2 % in EE (l ~ 10-20)
-and 1.8 % in BB, CAMB's own ``set_for_lmax`` default by 0.3 % (EE) and 10 % (BB, too small a
-margin). Each boost targets one of those errors: LensingBoost and AccurateBB the lensed BB,
-Intk/SourcekAccuracyBoost and lAccuracyBoost the low-l EE and TE. Cost: ~3x the unboosted
-run, ~1.5x CAMB's default."""
+_NONLINEAR_LMAX = 1000
 
-_SET_COSMOLOGY = {"H0", "ombh2", "omch2", "tau", "mnu", "omk", "nnu", "YHe"}
+
+def camb_accuracy(setting=None, lmax: int = 0, map_fields: str = "IQU") -> dict:
+    """CAMB settings that keep the lensed spectra within 0.1 % of a converged run to ``lmax``.
+
+    The reference is CAMB with every boost at 3, lens_potential_accuracy 6 and 2000 extra
+    multipoles (``tests/sims/test_cmb.py``, slow); measured at l <= 192, 384, 1536:
+
+    - ``"temperature"``: TT within 0.07 % (others not guaranteed: EE ~1 % low in its trough at
+      l ~ 15, TE 0.15 % of sqrt(TT EE), lensed BB up to 30 % low). 500 multipoles beyond
+      ``lmax`` (CAMB's own 200 leave TT 0.2 % low at the top of the range),
+      ``IntkAccuracyBoost`` 2 (0.1 % at l ~ 16-34 otherwise), linear lensing below
+      l = 1000 and non-linear (``lens_potential_accuracy`` 1) above (0.13 % at l ~ 1450
+      otherwise); ``IntTolBoost`` 0.7 saves 20 % of the time and changes TT by < 0.005 %.
+      ~0.5 s per spectrum at nside 64 on one core.
+    - ``"polarization"``: TT, EE, TE (relative to sqrt(TT EE)) within 0.07 % and lensed BB
+      within 0.08 %. Lensed BB at every l and the EE trough are fed by E modes and the
+      lensing potential up to l ~ 3000: 3000 extra multipoles, non-linear lensing to
+      k eta = 54 000 (``lens_potential_accuracy`` 3), ``AccurateBB``; EE and TE at l ~ 15-25
+      need ``SourcekAccuracyBoost`` 2 and ``lSampleBoost`` 2. ~9 s per spectrum on one core.
+
+    Parameters
+    ----------
+    setting : None, str or mapping
+        ``None`` (``"polarization"``), ``"auto"`` (``"temperature"`` when ``map_fields`` is
+        ``"I"``, else ``"polarization"``), a preset name, or explicit settings (returned as
+        given; keys as :func:`lensed_cls` accepts).
+    lmax : int
+        Maximum multipole of the output.
+    map_fields : str
+        Stokes fields of the maps the spectra feed (``"I"`` or ``"IQU"``).
+
+    Returns
+    -------
+    dict
+        Settings for :func:`lensed_cls`.
+    """
+    if isinstance(setting, Mapping):
+        return dict(setting)
+    if setting is None:
+        setting = "polarization"
+    if setting == "auto":
+        setting = "temperature" if map_fields == "I" else "polarization"
+    if setting == "temperature":
+        lpa = 0 if lmax < _NONLINEAR_LMAX else 1
+        return {"lens_potential_accuracy": lpa, **_TEMPERATURE}
+    if setting == "polarization":
+        return dict(_POLARIZATION)
+    raise ValueError(
+        f"camb_accuracy must be 'auto', one of {ACCURACY_PRESETS} or a mapping of CAMB "
+        f"settings, got {setting!r}"
+    )
+
+
+_SET_COSMOLOGY = {"H0", "cosmomc_theta", "ombh2", "omch2", "tau", "mnu", "omk", "nnu", "YHe"}
 _INIT_POWER = {"As", "ns", "r", "nrun"}
 _GLOBAL_ACCURACY = ("AccuracyBoost", "lSampleBoost", "lAccuracyBoost")
 
@@ -76,7 +125,7 @@ def lensed_cls(
     params: Mapping[str, float],
     lmax: int,
     *,
-    accuracy: Mapping[str, float] | None = None,
+    accuracy: str | Mapping[str, float] | None = None,
     threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lensed CMB spectra from CAMB.
@@ -84,18 +133,18 @@ def lensed_cls(
     Parameters
     ----------
     params : mapping
-        CAMB parameters (``H0, ombh2, omch2, tau, mnu, omk, nnu, YHe`` for the background;
-        ``As, ns, r, nrun`` for the primordial power), e.g. from
+        CAMB parameters (``H0`` or ``cosmomc_theta``, ``ombh2, omch2, tau, mnu, omk, nnu, YHe``
+        for the background; ``As, ns, r, nrun`` for the primordial power), e.g. from
         :func:`cmbml.sims.cosmology.camb_inputs`. Others take CAMB's defaults (mnu = 0.06 eV).
     lmax : int
         Maximum multipole of the output.
-    accuracy : mapping, optional
-        CAMB settings (default :data:`DEFAULT_ACCURACY`): ``lens_potential_accuracy`` (>= 1 sets
-        non-linear lensing and k_max), ``lens_margin`` (extra multipoles computed beyond
-        ``lmax``, on top of CAMB's own ``lens_output_margin`` of 200; >= 500 keeps lensed BB
-        right up to ``lmax``), the global ``AccuracyBoost``,
-        ``lSampleBoost``, ``lAccuracyBoost``, and any field of ``CAMBparams.Accuracy``
-        (``LensingBoost``, ``AccurateBB``, ...).
+    accuracy : str or mapping, optional
+        A preset of :func:`camb_accuracy` (default ``"polarization"``: all four spectra within
+        0.1 % of a converged run) or CAMB settings: ``lens_potential_accuracy`` (> 0 sets
+        non-linear lensing and k eta_max = 18 000 times it), ``lens_margin`` (multipoles
+        computed beyond ``lmax``, CAMB's ``lens_output_margin``; default 200), the global
+        ``AccuracyBoost``, ``lSampleBoost``, ``lAccuracyBoost``, and any field of
+        ``CAMBparams.Accuracy`` (``IntkAccuracyBoost``, ``AccurateBB``, ...).
     threads : int
         OpenMP threads for CAMB (0: CAMB's default, all cores).
 
@@ -120,15 +169,17 @@ def _camb_results(params: Mapping[str, float], lmax: int, accuracy, threads: int
     unknown = sorted(set(params) - _SET_COSMOLOGY - _INIT_POWER)
     if unknown:
         raise ValueError(f"unknown CAMB parameter(s) {unknown}")
-    acc = dict(DEFAULT_ACCURACY if accuracy is None else accuracy)
-    lens_margin = int(acc.pop("lens_margin", 500))
-    lens_potential_accuracy = float(acc.pop("lens_potential_accuracy", 1))
+    acc = camb_accuracy(accuracy, lmax)
+    lens_margin = int(acc.pop("lens_margin", 200))
+    lens_potential_accuracy = float(acc.pop("lens_potential_accuracy", 0))
     if lens_margin < 0 or lmax < 2:
         raise ValueError(f"need lmax >= 2 and lens_margin >= 0, got {lmax}, {lens_margin}")
     pars = camb.CAMBparams()
     pars.set_cosmology(**{k: float(v) for k, v in params.items() if k in _SET_COSMOLOGY})
     pars.InitPower.set_params(**{k: float(v) for k, v in params.items() if k in _INIT_POWER})
-    pars.set_for_lmax(lmax + lens_margin, lens_potential_accuracy=lens_potential_accuracy)
+    pars.set_for_lmax(
+        lmax, lens_potential_accuracy=lens_potential_accuracy, lens_output_margin=lens_margin
+    )
     pars.set_accuracy(**{k: float(acc.pop(k)) for k in _GLOBAL_ACCURACY if k in acc})
     for key, value in acc.items():
         if not hasattr(pars.Accuracy, key):
@@ -145,7 +196,7 @@ def lensed_and_unlensed_cls(
     params: Mapping[str, float],
     lmax: int,
     *,
-    accuracy: Mapping[str, float] | None = None,
+    accuracy: str | Mapping[str, float] | None = None,
     threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lensed spectra as :func:`lensed_cls` plus the unlensed ones and the lensing potential.

@@ -1,17 +1,27 @@
 """Per-simulation cosmological parameters.
 
-Two sources:
+Sources:
 
-- a Gaussian draw from the Planck 2018 LCDM posterior (means and 1 sigma of
-  ``assets/cosmology/planck2018_lcdm.csv``, TT,TE,EE+lowE+lensing), each parameter drawn
-  independently (the posterior's correlations are not modelled);
+- a Gaussian draw from the Planck 2018 LCDM posterior (TT,TE,EE+lowE+lensing), by default in
+  the basis the CMB constrains: 100 theta_MC, omega_b h^2, omega_c h^2, n_s, tau and
+  10^9 A_s e^(-2 tau) (:data:`DEFAULT_PARAMS`; means and 1 sigma in
+  ``assets/cosmology/planck2018_lcdm.csv``, Planck 2018 VI Table 2). Planck 2018 VI tabulates
+  marginal means and sigmas only, so the parameters are drawn independently; in this basis the
+  strongest correlations of the posterior (H_0 with omega_c through theta, A_s with tau) are
+  absent by construction and H_0 follows from theta (CAMB's ``cosmomc_theta``);
+- a multivariate Gaussian with the covariance of a CosmoMC ``.covmat`` file (as shipped with
+  the Planck chains; :func:`load_covariance_prior`), means from the same table;
 - rows of the WMAP9 MCMC chains (the public chain directory has one ASCII file per parameter,
-  named after it -- ``H0``, ``omegach2``, ``omegabh2``, ``ns002``, ``tau``, ``mnu`` ... -- each
-  with two columns: step index and value). Each simulation takes one row of all files; rows are
-  unique across the whole dataset and chosen from a seed.
+  named after it -- ``H0``, ``omegach2``, ``omegabh2``, ``ns002``, ``tau``, ``mnu``, ``a002``
+  ... -- each with two columns: step index and value). Each simulation takes one row of all
+  files; rows are unique across the whole dataset and chosen from a seed. ``a002`` is the
+  amplitude 10^9 Delta^2_R of the curvature power at WMAP's pivot k = 0.002/Mpc
+  (:func:`wmap_amplitude`).
 
-Parameters are returned with CAMB's names (``H0``, ``ombh2``, ``omch2``, ``tau``, ``ns``, ``As``,
-``mnu``); ``ln10_10As`` is converted to ``As = exp(ln10_10As) / 1e10``.
+:func:`camb_inputs` turns drawn values into CAMB's names (``H0`` or ``cosmomc_theta``,
+``ombh2``, ``omch2``, ``tau``, ``ns``, ``As`` at CAMB's pivot 0.05/Mpc, ``mnu``, ``nnu``):
+``cosmomc_theta_x100`` -> ``cosmomc_theta = value / 100``; ``As_e2tau_x1e9`` ->
+``As = value 1e-9 e^(2 tau)``; ``ln10_10As`` -> ``As = exp(value) / 1e10``.
 """
 
 from __future__ import annotations
@@ -27,19 +37,45 @@ import numpy as np
 from cmbml.sims.healpix_files import require_file
 
 __all__ = [
+    "CMBML_FIXED_AS",
+    "COSMOMC_NAMES",
     "DEFAULT_PARAMS",
     "WMAP9_TO_CAMB",
     "camb_inputs",
     "chain_length",
     "default_planck_table",
+    "derived_h0",
+    "draw_correlated",
     "draw_gaussian",
+    "load_covariance_prior",
     "load_gaussian_prior",
     "read_chain_rows",
     "select_chain_rows",
+    "wmap_amplitude",
 ]
 
-DEFAULT_PARAMS = ("H0", "ombh2", "omch2", "tau", "ln10_10As", "ns")
-"""Parameters drawn by default (CAMB names; ``ln10_10As`` = ln(10^10 A_s))."""
+DEFAULT_PARAMS = ("cosmomc_theta_x100", "ombh2", "omch2", "ns", "tau", "As_e2tau_x1e9")
+"""Parameters drawn by default: 100 theta_MC, omega_b h^2, omega_c h^2, n_s, tau and
+10^9 A_s e^(-2 tau), the combinations the CMB power spectra measure."""
+
+COSMOMC_NAMES = {
+    "omegabh2": "ombh2",
+    "omegach2": "omch2",
+    "theta": "cosmomc_theta_x100",
+    "tau": "tau",
+    "logA": "ln10_10As",
+    "ns": "ns",
+}
+"""CosmoMC parameter name (``.covmat`` header) -> name in the prior table."""
+
+CMBML_FIXED_AS = 2.0e-9
+"""A_s of every CMB-ML simulation drawn from the WMAP9 chains (CAMB's pivot 0.05/Mpc)."""
+
+WMAP_PIVOT_MPC = 0.002
+"""Pivot scale of the WMAP chains' ``a002`` and ``ns002``, 1/Mpc."""
+
+CAMB_PIVOT_MPC = 0.05
+"""CAMB's default scalar pivot scale, 1/Mpc (``As`` of :func:`camb_inputs` is defined there)."""
 
 WMAP9_TO_CAMB = {
     "H0": "H0",
@@ -51,7 +87,22 @@ WMAP9_TO_CAMB = {
 }
 """WMAP9 chain file name -> CAMB parameter (CMB-ML's choice of parameters)."""
 
-_CAMB_KEYS = {"H0", "ombh2", "omch2", "tau", "ns", "As", "mnu", "omk", "nnu", "YHe", "r", "nrun"}
+_CAMB_KEYS = {
+    "H0",
+    "cosmomc_theta",
+    "ombh2",
+    "omch2",
+    "tau",
+    "ns",
+    "As",
+    "mnu",
+    "omk",
+    "nnu",
+    "YHe",
+    "r",
+    "nrun",
+}
+_DRAWN_ONLY = {"ln10_10As", "cosmomc_theta_x100", "As_e2tau_x1e9"}
 
 
 def default_planck_table() -> Path:
@@ -62,7 +113,7 @@ def default_planck_table() -> Path:
 def load_gaussian_prior(
     path: str | Path | None = None, params: Iterable[str] = DEFAULT_PARAMS
 ) -> dict[str, tuple[float, float]]:
-    """Means and standard deviations of ``params`` from a CSV (``camb_name,mean,sigma`` columns).
+    """Means and standard deviations of ``params`` from a CSV (``name,mean,sigma`` columns).
 
     Returns
     -------
@@ -71,11 +122,15 @@ def load_gaussian_prior(
     """
     path = require_file(default_planck_table() if path is None else path)
     with open(path, newline="") as fh:
-        rows = {r["camb_name"]: r for r in csv.DictReader(fh)}
+        reader = csv.DictReader(fh)
+        missing = {"name", "mean", "sigma"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = {r["name"]: r for r in reader}
     out = {}
     for p in params:
         if p not in rows:
-            raise ValueError(f"{path}: no row with camb_name '{p}'; rows: {', '.join(rows)}")
+            raise ValueError(f"{path}: no row with name '{p}'; rows: {', '.join(rows)}")
         mean, sigma = float(rows[p]["mean"]), float(rows[p]["sigma"])
         if not sigma > 0:
             raise ValueError(f"{path}: parameter '{p}' has sigma {sigma}, expected > 0")
@@ -100,25 +155,137 @@ def draw_gaussian(
     return out
 
 
+def load_covariance_prior(
+    covmat: str | Path, table: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Means (from the prior table) and covariance (from a CosmoMC ``.covmat``) of the LCDM
+    parameters.
+
+    The ``.covmat`` format (Planck Legacy Archive chains): a first line ``# name1 name2 ...``
+    with CosmoMC's parameter names, then the symmetric matrix, one row per line. The rows of
+    :data:`COSMOMC_NAMES` (``omegabh2, omegach2, theta, tau, logA, ns``) are kept, nuisance
+    parameters dropped.
+
+    Returns
+    -------
+    means : np.ndarray
+        ``(n,)`` means of the table (``name`` column), in the file's order.
+    cov : np.ndarray
+        ``(n, n)`` covariance.
+    params : list[str]
+        The ``n`` parameter names (table names: ``ombh2``, ``cosmomc_theta_x100``,
+        ``ln10_10As`` ...).
+    """
+    path = require_file(covmat)
+    with open(path) as fh:
+        header = fh.readline()
+        if not header.startswith("#"):
+            raise ValueError(f"{path}: expected a '# name1 name2 ...' header line (CosmoMC covmat)")
+        names = header[1:].split()
+        try:
+            matrix = np.loadtxt(fh, ndmin=2)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a numeric matrix ({exc})") from exc
+    if matrix.shape != (len(names), len(names)) or not np.allclose(matrix, matrix.T):
+        raise ValueError(
+            f"{path}: expected a symmetric {len(names)} x {len(names)} matrix for the header's "
+            f"{len(names)} names, got shape {matrix.shape}"
+        )
+    keep = [i for i, n in enumerate(names) if n in COSMOMC_NAMES]
+    if not keep:
+        raise ValueError(f"{path}: none of {sorted(COSMOMC_NAMES)} in its header")
+    params = [COSMOMC_NAMES[names[i]] for i in keep]
+    cov = matrix[np.ix_(keep, keep)]
+    if np.linalg.eigvalsh(cov).min() <= 0:
+        raise ValueError(f"{path}: the covariance of {params} is not positive definite")
+    prior = load_gaussian_prior(table, params)
+    return np.array([prior[p][0] for p in params]), cov, params
+
+
+def draw_correlated(
+    means: np.ndarray, cov: np.ndarray, params: Sequence[str], rng: np.random.Generator
+) -> dict[str, float]:
+    """One multivariate Gaussian draw, redrawn until every parameter is positive."""
+    chol = np.linalg.cholesky(np.asarray(cov, dtype=np.float64))
+    value = means + chol @ rng.standard_normal(len(params))
+    while (value <= 0).any():
+        value = means + chol @ rng.standard_normal(len(params))
+    return {p: float(v) for p, v in zip(params, value, strict=True)}
+
+
+def wmap_amplitude(a002: float, ns: float, scale: float = 1e-9) -> dict[str, float]:
+    """CAMB's ``As`` (pivot 0.05/Mpc) from the WMAP chains' amplitude at k = 0.002/Mpc.
+
+    A_s(k) = A(k0) (k / k0)^(n_s - 1) for a power law (no running): with ``a002 * scale``
+    = Delta^2_R(0.002/Mpc), ``As = a002 scale (0.05 / 0.002)^(n_s - 1)``.
+
+    Parameters
+    ----------
+    a002 : float
+        Value of the chain file ``a002`` (10^9 Delta^2_R at k = 0.002/Mpc, as WMAP tabulates it).
+    ns : float
+        Scalar spectral index (``ns002``).
+    scale : float
+        Factor turning ``a002`` into Delta^2_R (1e-9).
+
+    Raises
+    ------
+    ValueError
+        The amplitude is outside (1e-10, 1e-8): the file's values do not match ``scale``.
+    """
+    amp = float(a002) * float(scale)
+    if not 1e-10 < amp < 1e-8:
+        raise ValueError(
+            f"WMAP chain value a002 = {a002} times scale {scale} gives Delta^2_R = {amp:.3g} at "
+            "k = 0.002/Mpc, expected ~2.4e-9: set model.sim.cmb.amplitude.scale to match the file"
+        )
+    return {"As": amp * (CAMB_PIVOT_MPC / WMAP_PIVOT_MPC) ** (float(ns) - 1.0)}
+
+
 def camb_inputs(params: Mapping[str, float], fixed: Mapping[str, float] | None = None) -> dict:
     """CAMB keyword values from drawn parameters plus fixed ones.
 
-    ``ln10_10As`` becomes ``As``; every other key must be a CAMB ``set_cosmology`` /
+    ``ln10_10As`` becomes ``As = exp(value) / 1e10``; ``cosmomc_theta_x100`` becomes
+    ``cosmomc_theta = value / 100``; ``As_e2tau_x1e9`` becomes ``As = value 1e-9 e^(2 tau)``
+    (``tau`` drawn or fixed). Every other key must be a CAMB ``set_cosmology`` /
     ``InitPower.set_params`` name. Drawn values take precedence over ``fixed``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, ``As_e2tau_x1e9`` without ``tau``, or both ``H0`` and ``cosmomc_theta``.
     """
     out = dict(fixed or {})
-    for key, value in params.items():
-        if key == "ln10_10As":
-            out["As"] = math.exp(float(value)) * 1e-10
-        else:
-            out[key] = float(value)
+    out.update({k: float(v) for k, v in params.items()})
+    if "ln10_10As" in out:
+        out["As"] = math.exp(out.pop("ln10_10As")) * 1e-10
+    if "cosmomc_theta_x100" in out:
+        out["cosmomc_theta"] = out.pop("cosmomc_theta_x100") / 100.0
+    if "As_e2tau_x1e9" in out:
+        if "tau" not in out:
+            raise ValueError("As_e2tau_x1e9 (10^9 A_s e^-2tau) needs tau, drawn or fixed")
+        out["As"] = out.pop("As_e2tau_x1e9") * 1e-9 * math.exp(2.0 * out["tau"])
     unknown = sorted(set(out) - _CAMB_KEYS)
     if unknown:
-        raise ValueError(
-            f"unknown cosmological parameter(s) {unknown}; "
-            f"known: {sorted(_CAMB_KEYS | {'ln10_10As'})}"
-        )
+        known = sorted(_CAMB_KEYS | _DRAWN_ONLY)
+        raise ValueError(f"unknown cosmological parameter(s) {unknown}; known: {known}")
+    if "H0" in out and "cosmomc_theta" in out:
+        raise ValueError("give either H0 or cosmomc_theta (100 theta_MC), not both")
     return out
+
+
+def derived_h0(params: Mapping[str, float]) -> float:
+    """H_0 (km/s/Mpc) that CAMB solves for from ``cosmomc_theta`` and the other parameters.
+
+    ``params`` are CAMB inputs (:func:`camb_inputs`) with ``cosmomc_theta``; the background only
+    is computed (~10 ms).
+    """
+    import camb
+
+    background = {"cosmomc_theta", "ombh2", "omch2", "omk", "mnu", "nnu", "YHe", "tau"}
+    pars = camb.CAMBparams()
+    pars.set_cosmology(**{k: float(v) for k, v in params.items() if k in background})
+    return float(pars.H0)
 
 
 @functools.lru_cache(maxsize=32)

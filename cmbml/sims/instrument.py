@@ -1,8 +1,10 @@
 """Planck-like instrument: the detector table and unit conversions.
 
 The detector table (``assets/instrument/planck_detectors.csv``) is the CMB-ML one: Planck bands
-with their delta-bandpass centre frequencies, the enlarged CMB-ML beams, the polarisation flag and
-the Planck 2018 white-noise levels in uK_CMB·arcmin.
+with their delta-bandpass centre frequencies, the enlarged CMB-ML beams, the polarisation flag,
+the Planck 2018 white-noise levels in uK_CMB·arcmin (545/857 GHz converted from kJy/sr·deg with
+the same delta bandpass) and the knee multipole and slope of each band's 1/f noise (fits to
+the FFP10 noise simulations).
 
 Unit conversions assume a **delta bandpass at the detector centre frequency**: thermodynamic
 (K_CMB) to Rayleigh-Jeans (K_RJ) or to surface brightness (MJy/sr) through dB_nu/dT at
@@ -47,6 +49,8 @@ _COLUMNS = (
     "noise_p_uk_arcmin",
     "native_unit",
     "mjysr_per_kcmb_delta",
+    "ell_knee",
+    "alpha_knee",
 )
 
 
@@ -70,6 +74,10 @@ class Detector:
         Polarisation (Q, U) white-noise level, uK_CMB·arcmin; None without polarisation.
     native_unit : str
         Unit of the published Planck frequency maps (``"K_CMB"`` or ``"MJy/sr"``).
+    ell_knee : float
+        Knee multipole of the 1/f noise: N_l = white x (1 + (ell_knee / l)^alpha_knee).
+    alpha_knee : float
+        Slope of the 1/f noise spectrum.
     """
 
     band: int
@@ -79,6 +87,8 @@ class Detector:
     noise_t_uk_arcmin: float
     noise_p_uk_arcmin: float | None
     native_unit: str
+    ell_knee: float
+    alpha_knee: float
 
     def fields(self, map_fields: str = "IQU") -> str:
         """Stokes fields this detector provides among ``map_fields`` (``"I"`` or ``"IQU"``)."""
@@ -159,9 +169,13 @@ def _parse_row(row: dict) -> Detector:
         noise_t_uk_arcmin=float(row["noise_t_uk_arcmin"]),
         noise_p_uk_arcmin=float(noise_p) if noise_p else None,
         native_unit=parse_unit(row["native_unit"])[0],
+        ell_knee=float(row["ell_knee"]),
+        alpha_knee=float(row["alpha_knee"]),
     )
     if det.center_ghz <= 0 or det.fwhm_arcmin < 0 or det.noise_t_uk_arcmin <= 0:
         raise ValueError(f"band {det.band}: non-physical centre frequency, beam or noise level")
+    if det.ell_knee < 0 or det.alpha_knee < 0:
+        raise ValueError(f"band {det.band}: ell_knee and alpha_knee must be >= 0")
     return det
 
 

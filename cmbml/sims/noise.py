@@ -6,9 +6,9 @@ scan-depth pattern), or from the variance columns of Planck frequency maps (II_C
 UU_COV), converted to uK_CMB^2 at the detector centre frequency (delta bandpass) and downgraded
 as the variance of the mean of the children pixels.
 
-Realisations are white (sigma times a standard normal per pixel) or white plus a correlated
-component whose power is (l_knee / l)^alpha times the white level (total N_l = white x
-(1 + (l_knee/l)^alpha)), both drawn from a given ``np.random.Generator``.
+Realisations are white (sigma times a standard normal per pixel) or white plus 1/f noise whose
+power is (l_knee / l)^alpha times the white level (total N_l = white x (1 + (l_knee/l)^alpha)),
+both drawn from a given ``np.random.Generator``.
 """
 
 from __future__ import annotations
@@ -221,38 +221,41 @@ def correlated_noise(
     *,
     nthreads: int = 0,
 ) -> np.ndarray:
-    """White noise plus a 1/f-like correlated component: N_l = white x (1 + (l_knee/l)^alpha).
+    """White noise plus 1/f noise: N_l = white x (1 + (l_knee/l)^alpha).
 
-    The white part is ``sigma * g1`` in pixel space. The correlated part is an independent
-    white map ``sigma * g2`` filtered in harmonic space by ``sqrt((l_knee/l)^alpha)`` (spin-2
-    E/B filtering for I, Q, U), so it follows the same depth pattern. Monopole and dipole of the
-    correlated part are zero.
+    The white part is ``sigma * g`` (g standard normal per pixel). The 1/f part is ``sigma * u``
+    with u an isotropic Gaussian field of spectrum Omega_pix (l_knee/l)^alpha (I; E and B for
+    Q, U), synthesised from its alm: it follows the same depth pattern as the white part, and for
+    a uniform ``sigma`` the total spectrum is exactly sigma^2 Omega_pix (1 + (l_knee/l)^alpha).
+    Monopole and dipole of the 1/f part are zero.
 
     Parameters
     ----------
     sigma : np.ndarray
         ``(npix,)``, ``(1, npix)`` or ``(3, npix)`` (I, Q, U) sigma, uK_CMB.
     rng : np.random.Generator
-        Source of randomness (two standard-normal maps are drawn, in this order).
+        Source of randomness: the white noise ``sigma.shape``, then the alm of u.
     ell_knee, alpha : float
         Knee multipole and slope.
     lmax : int, optional
-        Band limit of the correlated part (default ``3 nside - 1``).
+        Band limit of the 1/f part (default ``3 nside - 1``).
     nthreads : int
-        Threads of the transforms (0: all).
+        Threads of the transform (0: all).
 
     Returns
     -------
     np.ndarray
         Noise of the shape of ``sigma``, uK_CMB.
     """
+    from cmbml.sims.cmb import gaussian_cmb_alm
+
     sigma = np.asarray(sigma, dtype=np.float64)
     nside = hp.npix2nside(sigma.shape[-1])
     lmax = 3 * nside - 1 if lmax is None else int(lmax)
     white = white_noise(sigma, rng)
-    seed_map = white_noise(sigma, rng)
-    filt = np.sqrt(one_over_f_shape(lmax, ell_knee, alpha))
     pol = sigma.ndim == 2 and sigma.shape[0] == 3
-    alm = sphere.map2alm(seed_map, lmax, pol=pol, nthreads=nthreads)
-    corr = sphere.alm2map(sphere.almxfl(alm, filt), nside, lmax, pol=pol, nthreads=nthreads)
-    return white + corr
+    cl = one_over_f_shape(lmax, ell_knee, alpha) * (4.0 * np.pi / sigma.shape[-1])
+    spectra = np.stack([cl, cl, cl, np.zeros_like(cl)]) if pol else cl
+    alm = gaussian_cmb_alm(spectra, lmax, rng, pol=pol)
+    unit = sphere.alm2map(alm if pol else alm[0], nside, lmax, pol=pol, nthreads=nthreads)
+    return white + sigma * unit.reshape(sigma.shape)

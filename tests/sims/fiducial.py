@@ -2,18 +2,25 @@
 
 from cmbml.sims.cosmology import camb_inputs
 
-# Planck 2018 VI Table 2 (TT,TE,EE+lowE+lensing), written out independently of the asset CSV
+# Planck 2018 VI Table 2 (TT,TE,EE+lowE+lensing), written out independently of the asset CSV:
+# mean and 1 sigma of 100 theta_MC, omega_b, omega_c, n_s, tau, 10^9 A_s e^(-2 tau) (the basis the
+# CMB constrains), ln(10^10 A_s) and the derived H_0.
 PLANCK2018 = {
-    "H0": (67.36, 0.54),
+    "cosmomc_theta_x100": (1.04092, 0.00031),
     "ombh2": (0.02237, 0.00015),
     "omch2": (0.1200, 0.0012),
-    "tau": (0.0544, 0.0073),
-    "ln10_10As": (3.044, 0.014),
     "ns": (0.9649, 0.0042),
+    "tau": (0.0544, 0.0073),
+    "As_e2tau_x1e9": (1.881, 0.010),
+    "ln10_10As": (3.044, 0.014),
+    "H0": (67.36, 0.54),
 }
 
-#: CAMB inputs at the Planck 2018 means.
-PLANCK_CAMB = camb_inputs({name: mean for name, (mean, _) in PLANCK2018.items()})
+#: CAMB inputs at the Planck 2018 means (H_0 and ln(10^10 A_s) as published, N_eff = 3.046).
+PLANCK_CAMB = camb_inputs(
+    {k: PLANCK2018[k][0] for k in ("H0", "ombh2", "omch2", "tau", "ln10_10As", "ns")},
+    {"mnu": 0.06, "nnu": 3.046},
+)
 
 BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
 

@@ -55,11 +55,15 @@ WMAP9_CENTRES = {
     "ns002": 0.97,
     "tau": 0.089,
     "mnu": 0.3,
+    "a002": 2.41,  # 10^9 Delta^2_R at k = 0.002/Mpc (Hinshaw et al. 2013, Table 2: 2.41 +- 0.10)
 }
 
 
 def write_wmap_chains(directory, n_rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """WMAP9-style chain directory: one ASCII file per parameter, columns (step, value).
+
+    Parameters as in the LAMBDA chains: ``H0``, ``omegach2``, ``omegabh2``, ``ns002`` (n_s at
+    k = 0.002/Mpc), ``tau``, ``mnu`` and ``a002`` (10^9 Delta^2_R at k = 0.002/Mpc).
 
     Returns the values written, parameter -> ``(n_rows,)``.
     """

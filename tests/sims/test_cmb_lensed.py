@@ -22,7 +22,7 @@ LMAX = 3 * NSIDE - 1
 
 @pytest.fixture(scope="module")
 def spectra_file(tmp_path_factory):
-    ell, cls, dls = lensed_and_unlensed_cls(PLANCK_CAMB, 3 * NSIDE_SKY)
+    ell, cls, dls = lensed_and_unlensed_cls(PLANCK_CAMB, 3 * NSIDE_SKY, accuracy="temperature")
     path = tmp_path_factory.mktemp("cmb") / "unlensed.txt"
     path.write_text(unlensed_spectrum_text(ell, dls))
     return path, ell, cls, dls

@@ -198,3 +198,63 @@ def test_downgrade_variance_with_missing_children():
     nest[:4] = np.nan
     with pytest.raises(ValueError, match="no valid"):
         downgrade_variance(hp.reorder(nest, n2r=True), nside_out)
+
+
+# Knee multipole and slope of each band's 1/f noise: fits to the mean TT spectrum of the Planck
+# FFP10 noise simulations (assets/instrument/README.md), written out here independently.
+FFP10_KNEES = {
+    30: (18.2, 0.81),
+    44: (7.2, 0.80),
+    70: (3.6, 1.76),
+    100: (20.1, 1.99),
+    143: (49.0, 1.65),
+    217: (87.5, 1.57),
+    353: (295.0, 1.70),
+    545: (1737.0, 2.31),
+    857: (1002.0, 2.19),
+}
+
+
+def test_default_noise_has_each_bands_one_over_f_spectrum(tmp_path):
+    """The default observations carry 1/f noise: N_l = white x (1 + (l_knee / l)^alpha) with the
+    band's FFP10 knee, within sampling error (uniform depth; obs - sky is the noise)."""
+    from cmbml.core import Catalog, compose, run_pipeline
+    from cmbml.core.handlers import get_handler
+    from tests.sims.fiducial import tiny_sims_overrides
+
+    nside, n_sims = 16, 4
+    cfg = compose(
+        "config_sims",
+        [
+            *tiny_sims_overrides(tmp_path, nside),
+            f"splits.Train.n_sims={n_sims}",
+            "splits.Test.n_sims=0",
+            "model.sim.noise.scan_depth.enabled=false",
+            "pipeline.stages=[make_instrument,make_noise_model,make_observations]",
+        ],
+    )
+    cat = Catalog.from_config(cfg)
+    fits_map = get_handler("healpix_map")
+    for sim in range(n_sims):
+        for band in FFP10_KNEES:
+            fits_map.write(
+                cat.path("sky_map", split="Train", sim=sim, freq=band), np.zeros(12 * nside**2)
+            )
+    run_pipeline(cfg)
+    table = get_handler("csv").read(cat.path("detector_table")).set_index("band")
+    lmax = 2 * nside
+    ell = np.arange(lmax + 1)
+    sl = slice(2, lmax + 1)
+    omega = 4 * np.pi / (12 * nside**2)
+    rel_sd = np.sqrt(2.0 / (n_sims * (2 * ell[sl] + 1)))
+    for band, (ell_knee, alpha) in FFP10_KNEES.items():
+        cls = []
+        for sim in range(n_sims):
+            noise = fits_map.read(cat.path("obs_map", split="Train", sim=sim, freq=band))
+            cls.append(hp.alm2cl(sphere.map2alm(noise, lmax, niter=3)))
+        cl = np.mean(cls, axis=0)
+        white = table.loc[band, "sigma_t_uk_pixel"] ** 2 * omega
+        expect = white * (1 + (ell_knee / np.maximum(ell, 1)) ** alpha)
+        chi2 = np.sum((cl[sl] / expect[sl] - 1) ** 2 / rel_sd**2)
+        dof = ell[sl].size
+        assert chi2 < dof + 5 * np.sqrt(2 * dof), f"{band} GHz: chi2 {chi2:.0f} for {dof} l"

@@ -3,13 +3,15 @@ real configs and the pipeline runner (nside 8)."""
 
 import filecmp
 
+import camb
 import healpy as hp
 import numpy as np
 import pytest
 
 from cmbml.core import BadInputError, Catalog, compose, run_pipeline
 from cmbml.core.handlers import get_handler
-from cmbml.sims.noise import white_noise_sigma
+from cmbml.core.seeds import make_rng
+from cmbml.sims.noise import correlated_noise, white_noise_sigma
 from tests.sims.fiducial import BANDS, tiny_sims_overrides
 from tests.sims.planck_files import write_planck_bintable, write_wmap_chains
 
@@ -48,18 +50,21 @@ def test_sims_pipeline_end_to_end_and_resume(full_run):
 
     # cosmology: Planck 2018 draws, CAMB inputs with As and the fixed neutrino mass
     cosmo = get_handler("yaml").read(cat.path("cosmo_params", split="Train", sim=1))
-    assert cosmo["source"] == "planck2018" and 66 < cosmo["drawn"]["H0"] < 69
-    assert cosmo["camb"]["As"] == pytest.approx(np.exp(cosmo["drawn"]["ln10_10As"]) * 1e-10)
+    assert cosmo["source"] == "planck2018" and 66 < cosmo["derived"]["H0"] < 69
+    drawn = cosmo["drawn"]
+    expect_as = drawn["As_e2tau_x1e9"] * 1e-9 * np.exp(2 * drawn["tau"])
+    assert cosmo["camb"]["As"] == pytest.approx(expect_as)
     assert cosmo["camb"]["mnu"] == 0.06
     other = get_handler("yaml").read(cat.path("cosmo_params", split="Train", sim=0))
     assert other["drawn"] != cosmo["drawn"]
 
-    # spectra: l explicit from 0 to 3 nside_sky
+    # spectra: l explicit from 0 to 3 nside, the band limit of the maps (not of nside_sky)
     spec = get_handler("csv").read(cat.path("cmb_spectrum", split="Test", sim=0))
-    assert spec["ell"].tolist() == list(range(3 * 2 * NSIDE + 1))
+    assert spec["ell"].tolist() == list(range(3 * NSIDE + 1))
     assert list(spec.columns) == ["ell", "TT", "EE", "BB", "TE"]
 
-    # observations: obs - sky is noise of the sigma maps (uniform level x scan-depth pattern)
+    # observations: obs - sky is white + 1/f noise of the sigma maps (uniform level x
+    # scan-depth pattern) with the band's knee, drawn from the (split, sim, noise, band) seed
     for band in (30, 857):
         obs = read_map(cat.path("obs_map", split="Train", sim=0, freq=band))
         sky = read_map(cat.path("sky_map", split="Train", sim=0, freq=band))
@@ -68,9 +73,11 @@ def test_sims_pipeline_end_to_end_and_resume(full_run):
         row = table.set_index("band").loc[band]
         level = white_noise_sigma(row["noise_t_uk_arcmin"], NSIDE)
         assert np.sqrt(np.mean(np.atleast_2d(sigma)[0] ** 2)) == pytest.approx(level, rel=1e-6)
-        z = (obs - sky) / sigma
-        # float32 files: the residual is noise up to rounding of the sky
-        assert abs(z.std() - 1) < 5 / np.sqrt(2 * z.size) + 1e-3
+        rng = make_rng(int(cfg.seed), cfg.dataset_name, "Train", 0, "noise", band)
+        expect = correlated_noise(sigma, rng, row["ell_knee"], row["alpha_knee"])
+        # float32 files: the residual is the noise up to rounding of the sky
+        scale = np.abs(sky).max() + np.abs(expect).max()
+        np.testing.assert_allclose(obs - sky, expect, rtol=0, atol=2e-7 * scale)
     noise_a = read_map(cat.path("obs_map", split="Train", sim=0, freq=100)) - read_map(
         cat.path("sky_map", split="Train", sim=0, freq=100)
     )
@@ -174,7 +181,7 @@ def test_planck_variance_noise_model(tmp_path):
     missing = make_cfg(tmp_path / "data2", *overrides)  # default Planck file names
     with pytest.raises(
         FileNotFoundError,
-        match=r"planck/HFI_SkyMap_100_2048_R3.01_full.fits .*model/sim/noise=planck_variance",
+        match=r"planck/HFI_SkyMap_100_2048_R3.01_full.fits\b.*model/sim/noise=planck_variance",
     ):
         run_pipeline(missing)
 
@@ -211,8 +218,24 @@ def test_wmap9_chain_cosmology(tmp_path):
             assert p["camb"]["omch2"] == pytest.approx(values["omegach2"][r], rel=1e-7)
             assert p["camb"]["ns"] == pytest.approx(values["ns002"][r], rel=1e-7)
             assert p["camb"]["mnu"] == pytest.approx(values["mnu"][r], rel=1e-7)
-            assert p["camb"]["As"] == 2.0e-9
+            # A_s from the row's a002 (10^9 Delta^2_R at k = 0.002/Mpc): CAMB's power there
+            power = camb.CAMBparams()
+            power.InitPower.set_params(As=p["camb"]["As"], ns=p["camb"]["ns"])
+            assert power.scalar_power(0.002) == pytest.approx(values["a002"][r] * 1e-9, rel=1e-7)
     assert len(set(rows.values())) == 40  # distinct across the dataset
+    amplitudes = [
+        get_handler("yaml").read(cat.path("cosmo_params", split="Train", sim=i))["camb"]["As"]
+        for i in range(3)
+    ]
+    assert len(set(amplitudes)) == 3  # varies with the chain row
+
+    # as_fixed: CMB-ML's fixed amplitude, A_s = 2e-9 at CAMB's pivot (0.05/Mpc)
+    fixed = _chain_cfg(tmp_path / "fixed", tmp_path / "chains", "model.sim.cmb.as_fixed=true")
+    run_pipeline(fixed)
+    p = get_handler("yaml").read(
+        Catalog.from_config(fixed).path("cosmo_params", split="Test", sim=0)
+    )
+    assert p["camb"]["As"] == 2.0e-9
 
     # a split's size does not move the other simulations' rows (resumable growth)
     smaller = _chain_cfg(tmp_path / "data2", tmp_path / "chains", "splits.Train.n_sims=3")
@@ -226,7 +249,7 @@ def test_wmap9_chain_cosmology(tmp_path):
     with pytest.raises(ValueError, match="have 100 rows; Train sim 34 needs row index 102"):
         run_pipeline(too_many)
     missing = _chain_cfg(tmp_path / "data4", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match=r"nowhere/H0 .*model/sim/cmb=wmap9_chains"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere/H0\b.*model/sim/cmb=wmap9_chains"):
         run_pipeline(missing)
 
 

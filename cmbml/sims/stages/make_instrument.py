@@ -10,9 +10,14 @@ from cmbml.sims.instrument import load_detectors
 from cmbml.sims.noise import white_noise_sigma
 
 
-def scenario_detectors(cfg):
-    """The detectors of ``scenario.detectors`` from ``model.sim.instrument.table``."""
+def scenario_detectors(cfg, stage=None):
+    """The detectors of ``scenario.detectors`` from ``model.sim.instrument.table``.
+
+    With ``stage``, the table is declared as an asset of the stage's unit.
+    """
     table = OmegaConf.select(cfg, "model.sim.instrument.table", default=None)
+    if stage is not None and table is not None:
+        table = stage.asset(table, hint="model.sim.instrument.table")
     return load_detectors(table, bands=list(cfg.scenario.detectors))
 
 
@@ -21,11 +26,11 @@ class MakeInstrument(Stage):
 
     One row per detector of ``scenario.detectors``: band, centre frequency (GHz), beam FWHM
     (arcmin), Stokes fields in this scenario (``I`` or ``IQU`` per ``scenario.map_fields``),
-    noise levels (uK_CMB arcmin) and the matching uniform per-pixel sigma at ``scenario.nside``
-    (uK_CMB).
+    noise levels (uK_CMB arcmin), the matching uniform per-pixel sigma at ``scenario.nside``
+    (uK_CMB) and the knee multipole and slope of the 1/f noise.
 
-    Config: ``scenario``, ``model.sim.instrument`` (``table``). Reads no catalog entry; writes
-    ``detector_table`` (CSV).
+    Config: ``scenario``, ``model.sim.instrument`` (``table``). Reads the instrument table (an
+    asset); writes ``detector_table`` (CSV).
     """
 
     name = "make_instrument"
@@ -39,7 +44,7 @@ class MakeInstrument(Stage):
         nside = int(self.cfg.scenario.nside)
         map_fields = str(self.cfg.scenario.map_fields)
         rows = []
-        for det in scenario_detectors(self.cfg).values():
+        for det in scenario_detectors(self.cfg, self).values():
             fields = det.fields(map_fields)
             noise_p = det.noise_p_uk_arcmin if fields == "IQU" else None
             rows.append(
@@ -54,6 +59,8 @@ class MakeInstrument(Stage):
                     "sigma_p_uk_pixel": None
                     if noise_p is None
                     else white_noise_sigma(noise_p, nside),
+                    "ell_knee": det.ell_knee,
+                    "alpha_knee": det.alpha_knee,
                 }
             )
         self.write("detector_table", pd.DataFrame(rows))

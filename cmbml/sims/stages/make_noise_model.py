@@ -12,6 +12,7 @@ from cmbml.core.errors import ConfigError
 from cmbml.sims.noise import read_planck_variance, scan_depth_weights, sigma_maps
 
 OPTION = "model/sim/noise=planck_variance"
+PLANCK_HINT = f"python get_data/get_planck_assets.py (needed by {OPTION})"
 
 
 class MakeNoiseModel(Stage):
@@ -23,7 +24,7 @@ class MakeNoiseModel(Stage):
       times ``sqrt(scan_depth_weights)`` when ``scan_depth.enabled`` (mean variance unchanged);
     - ``planck_variance``: sqrt of the Planck frequency maps' II_COV (QQ_COV, UU_COV) in
       ``planck_dir/files[band]``, converted to uK_CMB^2 at the centre frequency and downgraded
-      to ``scenario.nside``. A missing file raises FileNotFoundError naming it and the option.
+      to ``scenario.nside``. A missing file raises MissingInputError naming it and the option.
 
     Config: ``scenario``, ``model.sim.noise``. Reads ``detector_table``; writes ``noise_sigma``
     (one map per detector, ``freq`` = band).
@@ -66,7 +67,7 @@ class MakeNoiseModel(Stage):
                         f"model.sim.noise.files has no Planck map for detector {band} "
                         f"(needed by {OPTION})"
                     )
-                path = Path(ncfg["planck_dir"]) / files[band]
+                path = self.asset(Path(ncfg["planck_dir"]) / files[band], hint=PLANCK_HINT)
                 var = read_planck_variance(
                     path, nside, float(row["center_ghz"]), row["fields"], option=OPTION
                 )

@@ -14,16 +14,18 @@ class MakeObservations(Stage):
     """Add a seeded noise realisation to each detector's noiseless beamed sky.
 
     For every detector of ``scenario.detectors``: ``obs_map = sky_map + noise`` with noise drawn
-    from ``noise_sigma`` (white, or white plus the 1/f-like part when
-    ``model.sim.noise.correlated.enabled``), from the generator of (split, sim, "noise",
-    band). Sky and sigma must have the same fields (I or IQU) and ``scenario.nside``.
+    from ``noise_sigma``: white, plus 1/f noise when ``model.sim.noise.correlated.enabled``
+    (N_l = white x (1 + (l_knee / l)^alpha), knee and slope from the detector table unless
+    ``correlated.ell_knee`` / ``correlated.alpha`` set them for every band), from the generator
+    of (split, sim, "noise", band). Sky and sigma must have the same fields (I or IQU) and
+    ``scenario.nside``.
 
-    Config: ``scenario``, ``model.sim.noise``. Reads ``sky_map`` and ``noise_sigma``; writes
-    ``obs_map`` (uK_CMB).
+    Config: ``scenario``, ``model.sim.noise``. Reads ``sky_map``, ``noise_sigma`` and
+    ``detector_table``; writes ``obs_map`` (uK_CMB).
     """
 
     name = "make_observations"
-    inputs = ("sky_map", "noise_sigma")
+    inputs = ("sky_map", "noise_sigma", "detector_table")
     outputs = ("obs_map",)
     config_keys = ("scenario", "model.sim.noise")
     per_sim = True
@@ -32,6 +34,7 @@ class MakeObservations(Stage):
         """Write every detector's ``obs_map`` for (split, sim)."""
         nside = int(self.cfg.scenario.nside)
         corr = OmegaConf.select(self.cfg, "model.sim.noise.correlated", default=None) or {}
+        knees = self._knees(corr) if corr.get("enabled") else {}
         for band in self.cfg.scenario.detectors:
             band = int(band)
             sky = self.read("sky_map", split=split, sim=sim, freq=band, options={"nside": nside})
@@ -43,11 +46,35 @@ class MakeObservations(Stage):
                     f"{sigma.shape} (fields differ?)"
                 )
             rng = self.rng(split, sim, "noise", band)
-            if corr.get("enabled"):
-                noise = correlated_noise(sigma, rng, float(corr["ell_knee"]), float(corr["alpha"]))
+            if band in knees:
+                noise = correlated_noise(sigma, rng, *knees[band])
             else:
                 noise = white_noise(sigma, rng)
             self.write("obs_map", sky + noise, split=split, sim=sim, freq=band)
+
+    def _knees(self, corr) -> dict[int, tuple[float, float]]:
+        """Band -> (l_knee, alpha) of the 1/f noise: the detector table's or the config's."""
+        table = self.read("detector_table").set_index("band")
+        missing = {"ell_knee", "alpha_knee"} - set(table.columns)
+        if missing:
+            raise BadInputError(
+                f"{self.path('detector_table')} has no column(s) {sorted(missing)}: written by "
+                "an older make_instrument; rerun it "
+                "(pipeline.only=[make_instrument] pipeline.force=true)"
+            )
+        out = {}
+        for band in self.cfg.scenario.detectors:
+            band = int(band)
+            if band not in table.index:
+                path = self.path("detector_table")
+                raise BadInputError(f"detector {band} is not in {path}")
+            ell_knee = corr.get("ell_knee")
+            alpha = corr.get("alpha")
+            out[band] = (
+                float(table.loc[band, "ell_knee"] if ell_knee is None else ell_knee),
+                float(table.loc[band, "alpha_knee"] if alpha is None else alpha),
+            )
+        return out
 
 
 _SIGMA_CACHE: dict = {}
