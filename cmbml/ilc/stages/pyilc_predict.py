@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from omegaconf import OmegaConf
 
 from cmbml.core import Stage
@@ -63,19 +64,21 @@ class PyilcPredict(Stage):
     """Clean each Test simulation with the needlet or harmonic ILC (``model.pyilc.method``).
 
     Reads the intensity of ``obs_map`` for every band of ``model.pyilc.detectors`` (uK_CMB, at
-    ``scenario.nside``), their beams and centre frequencies from ``detector_table`` and, with
+    ``scenario.nside``), their beams and centre frequencies from the scenario's instrument table
+    (``model.sim.instrument.table``, columns ``band``, ``center_ghz``, ``fwhm_arcmin``: no
+    simulation stage is needed, so a downloaded dataset runs as it is) and, with
     ``model.pyilc.use_mask``, the binary ``mask``; runs :func:`cmbml.ilc.needlet_ilc` (``cnilc``)
     or :func:`cmbml.ilc.harmonic_ilc` (``hilc``) with the preset of ``scenario.nside`` and writes
     ``pyilc_cmb_map_pred``: the CMB estimate at the Gaussian beam
     ``model.pyilc.output_fwhm_arcmin`` (uK_CMB; it keeps the inputs' pixel window).
 
-    Config: ``scenario``, ``model.pyilc``.
+    Config: ``scenario``, ``model.pyilc``, ``model.sim.instrument``.
     """
 
     name = "pyilc_predict"
-    inputs = ("obs_map", "detector_table", "mask")
+    inputs = ("obs_map", "mask")
     outputs = ("pyilc_cmb_map_pred",)
-    config_keys = ("scenario", "model.pyilc")
+    config_keys = ("scenario", "model.pyilc", "model.sim.instrument")
     per_sim = True
     splits = ("Test",)
 
@@ -104,13 +107,19 @@ class PyilcPredict(Stage):
 
     def _detectors(self, model: dict) -> tuple[list[int], np.ndarray, np.ndarray]:
         """Bands, centre frequencies (GHz) and beam FWHMs (arcmin) of the used detectors."""
-        table = self.read("detector_table")
+        path = self.asset(
+            self.cfg.model.sim.instrument.table, hint="set model.sim.instrument.table"
+        )
+        table = pd.read_csv(path)
+        absent = [c for c in ("band", "center_ghz", "fwhm_arcmin") if c not in table.columns]
+        if absent:
+            raise BadInputError(f"detector table {path} lacks column(s) {absent}")
         bands = [int(b) for b in model["detectors"]]
         missing = [b for b in bands if b not in set(table["band"].astype(int))]
         if missing:
             raise BadInputError(
                 f"model.pyilc.detectors {missing} are not in the detector table "
-                f"{self.path('detector_table')} (bands {table['band'].tolist()})"
+                f"{path} (bands {table['band'].tolist()})"
             )
         rows = table.set_index(table["band"].astype(int)).loc[bands]
         return bands, rows["center_ghz"].to_numpy(float), rows["fwhm_arcmin"].to_numpy(float)
