@@ -254,7 +254,7 @@ def _solve(inverse: np.ndarray, pseudo: np.ndarray) -> np.ndarray:
 
 
 def pseudo_spectra(
-    maps: np.ndarray, weight: np.ndarray, lmax: int, *, niter: int = 3, nthreads: int = 0
+    maps: np.ndarray, weight: np.ndarray, lmax: int, *, niter: int = 0, nthreads: int = 0
 ) -> dict[str, np.ndarray]:
     """Pseudo-spectra of weighted I or IQU maps (no correction).
 
@@ -268,7 +268,7 @@ def pseudo_spectra(
     lmax : int
         Maximum multipole.
     niter, nthreads
-        Transform settings.
+        Transform settings (a masked map is not band-limited: iterations change little).
 
     Returns
     -------
@@ -299,7 +299,7 @@ def decoupled_spectra(
     coupling: Coupling | None = None,
     window_t: np.ndarray | None = None,
     window_p: np.ndarray | None = None,
-    niter: int = 3,
+    niter: int = 0,
     nthreads: int = 0,
 ) -> dict[str, np.ndarray]:
     """MASTER spectra of I or IQU maps under a mask: TT, or TT, EE, BB and TE.
@@ -335,7 +335,7 @@ def decoupled_spectra(
     nside = hp.npix2nside(maps.shape[-1])
     pol = maps.ndim == 2
     if coupling is None:
-        coupling = Coupling.from_weight(weight, spin2=pol, niter=niter, nthreads=nthreads)
+        coupling = Coupling.from_weight(weight, spin2=pol, nthreads=nthreads)
     lmax = 2 * nside if lmax is None else int(lmax)
     if not LMIN <= lmax <= coupling.lmax:
         raise ValueError(f"lmax={lmax} must be in [{LMIN}, coupling lmax {coupling.lmax}]")

@@ -35,8 +35,8 @@ class AnalysisPowerSpectra(AnalysisStage):
     The theory is cmbml's ``cmb_spectrum`` or, in a published CMB-ML dataset, ``cmb_ps_fid``
     (CAMB text); the cosmology (``cosmo_params`` or ``wmap_params``) is copied into the rows.
 
-    Config: ``model.analysis.{protocol, common_beam, truth_beam, lmax, bin_width, beam_floor,
-    niter}`` and the method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp``,
+    Config: ``model.analysis.{protocol, common_beam, truth_beam, lmax, bin_width, beam_floor}``
+    and the method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp``,
     ``analysis_mask_apod``, ``analysis_coupling``, ``cmb_spectrum`` or ``cmb_ps_fid``,
     ``cosmo_params`` or ``wmap_params`` (split, sim); writes ``analysis_spectra`` (split, sim,
     epoch: columns ``ell``, ``theory``, ``truth``, ``prediction``, ``residual`` in uK_CMB²) and
@@ -55,7 +55,7 @@ class AnalysisPowerSpectra(AnalysisStage):
         "wmap_params",
     )
     outputs = ("analysis_spectra", "analysis_ps_metrics")
-    analysis_keys = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor", "niter")
+    analysis_keys = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor")
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write the spectra of every epoch and the metrics table of (split, sim)."""
@@ -81,7 +81,6 @@ class AnalysisPowerSpectra(AnalysisStage):
                 truth_resolution=truth_res,
                 prediction_resolution=pred_res,
                 coupling=coupling,
-                niter=int(self.option("niter")),
             )
             table = pd.DataFrame(
                 {
