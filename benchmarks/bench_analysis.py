@@ -52,7 +52,13 @@ def _analyse(truth, pred, mask, apod, coupling, theory, nside, protocol):
 
     ilc = Resolution(COMMON_FWHM, True)
     t_pp, p_pp = postprocess_pair(
-        truth, pred, mask, prediction_resolution=ilc, common_resolution=ilc, protocol=protocol
+        truth,
+        pred,
+        mask,
+        prediction_resolution=ilc,
+        common_resolution=ilc,
+        protocol=protocol,
+        niter=1,  # model.analysis.niter
     )
     good = mask > 0
     out = metrics.pixel_metrics(t_pp[good], p_pp[good])

@@ -28,7 +28,15 @@ from ducc0.misc.experimental import coupling_matrix_rect
 
 from cmbml import sphere
 
-__all__ = ["LMIN", "Coupling", "alm2cl", "decoupled_spectra", "mask_spectrum", "pseudo_spectra"]
+__all__ = [
+    "LMIN",
+    "Coupling",
+    "alm2cl",
+    "check_weight",
+    "decoupled_spectra",
+    "mask_spectrum",
+    "pseudo_spectra",
+]
 
 LMIN = 2
 """First decoupled multipole (l < 2 is set to zero)."""
@@ -69,7 +77,9 @@ def alm2cl(alm: np.ndarray, alm2: np.ndarray | None = None) -> np.ndarray:
     return cl.reshape(power.shape[:-1] + (lmax + 1,))
 
 
-def _check_weight(weight: np.ndarray, npix: int | None = None) -> np.ndarray:
+def check_weight(weight: np.ndarray, npix: int | None = None) -> np.ndarray:
+    """``weight`` as float64, checked: a HEALPix map (of ``npix`` pixels when given), finite,
+    >= 0, not all zero; a :class:`ValueError` says what is wrong otherwise."""
     weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim != 1 or (npix is not None and weight.size != npix):
         want = f"({npix},) like the maps" if npix is not None else "(npix,)"
@@ -98,7 +108,7 @@ def mask_spectrum(weight: np.ndarray, lmax: int, *, niter: int = 3, nthreads: in
     np.ndarray
         ``(lmax + 1,)``.
     """
-    weight = _check_weight(weight)
+    weight = check_weight(weight)
     return alm2cl(sphere.map2alm(weight, lmax, niter=niter, nthreads=nthreads))
 
 
@@ -170,7 +180,7 @@ class Coupling:
         niter, nthreads
             Transform settings for the weight's spectrum.
         """
-        weight = _check_weight(weight)
+        weight = check_weight(weight)
         nside = hp.npix2nside(weight.size)
         lmax = 3 * nside - 1 if lmax is None else int(lmax)
         if lmax <= LMIN:
@@ -279,7 +289,7 @@ def pseudo_spectra(
     pol = maps.ndim == 2
     if pol and maps.shape[0] != 3 or maps.ndim > 2:
         raise ValueError(f"maps must be (npix,) or (3, npix) I, Q, U, got shape {maps.shape}")
-    weight = _check_weight(weight, maps.shape[-1])
+    weight = check_weight(weight, maps.shape[-1])
     alm = sphere.map2alm(maps * weight, lmax, pol=pol, niter=niter, nthreads=nthreads)
     if not pol:
         return {"TT": alm2cl(alm)}

@@ -15,7 +15,7 @@ import numpy as np
 
 from cmbml import sphere
 from cmbml.analysis import metrics
-from cmbml.analysis.master import Coupling, alm2cl
+from cmbml.analysis.master import Coupling, alm2cl, check_weight
 from cmbml.analysis.postprocess import Resolution
 
 __all__ = [
@@ -64,18 +64,9 @@ def pseudo_cl(
         ``(..., lmax + 1)`` C_l (uK_CMB²) of ``maps * weight`` divided by ``mean(weight**2)``.
     """
     maps = np.asarray(maps, dtype=np.float64)
-    weight = _check_weight(weight, maps.shape[-1])
+    weight = check_weight(weight, maps.shape[-1])
     alm = sphere.map2alm(maps * weight, lmax, niter=niter, nthreads=nthreads)
     return alm2cl(alm) / np.mean(weight**2)
-
-
-def _check_weight(weight: np.ndarray, npix: int) -> np.ndarray:
-    weight = np.asarray(weight, dtype=np.float64)
-    if weight.shape != (npix,):
-        raise ValueError(f"mask weight must have shape ({npix},) like the maps, got {weight.shape}")
-    if np.any(weight < 0) or not np.any(weight > 0):
-        raise ValueError("mask weight must be >= 0 with at least one positive pixel")
-    return weight
 
 
 def window_function(nside: int, lmax: int, resolution: Resolution) -> np.ndarray:
@@ -171,7 +162,7 @@ def masked_spectra(
             f"and {prediction.shape}"
         )
     nside = hp.npix2nside(truth.size)
-    weight = _check_weight(weight, truth.size)
+    weight = check_weight(weight, truth.size)
     if coupling is None:
         coupling = Coupling.from_weight(weight, nthreads=nthreads)
     if not LMIN <= lmax <= coupling.lmax:

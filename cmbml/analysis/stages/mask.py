@@ -29,7 +29,7 @@ class AnalysisMask(Stage):
     Planck file names the command that fetches it. The weight of the power spectra is the C1
     apodisation over ``apodization_deg``; its TT mode-coupling matrix is computed once here.
 
-    Config: ``scenario.nside``, ``model.analysis.{protocol, mask, niter}``. Reads ``mask`` (when
+    Config: ``scenario.nside``, ``model.analysis.{protocol, mask}``. Reads ``mask`` (when
     the dataset's is used) or the Planck file (an external asset); writes ``analysis_mask``,
     ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
     """
@@ -37,12 +37,7 @@ class AnalysisMask(Stage):
     name = "analysis_mask"
     inputs = ("mask",)
     outputs = ("analysis_mask", "analysis_mask_apod", "analysis_coupling", "analysis_mask_info")
-    config_keys = (
-        "scenario.nside",
-        "model.analysis.protocol",
-        "model.analysis.mask",
-        "model.analysis.niter",
-    )
+    config_keys = ("scenario.nside", "model.analysis.protocol", "model.analysis.mask")
     per_sim = False
 
     def run(self) -> None:
@@ -68,7 +63,7 @@ class AnalysisMask(Stage):
         if not binary.any():
             raise BadInputError(f"stage '{self.name}': the {source} mask keeps no pixel")
         weight = apodize(binary, float(mcfg["apodization_deg"]))
-        coupling = Coupling.from_weight(weight, niter=int(self.cfg.model.analysis.niter))
+        coupling = Coupling.from_weight(weight)
         info.update(
             apodization_deg=float(mcfg["apodization_deg"]),
             fsky=float(binary.mean()),
