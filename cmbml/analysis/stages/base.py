@@ -203,11 +203,12 @@ class AnalysisStage(Stage):
         )
 
     def read_cosmology(self, split: str, sim: int) -> dict[str, float]:
-        """CAMB parameters of a simulation (``cosmo_params`` or a published ``wmap_params``);
-        empty when the dataset has neither."""
+        """Numeric CAMB parameters of a simulation (``cosmo_params`` or a published
+        ``wmap_params``); empty when the dataset has neither."""
         if self.exists("cosmo_params", split=split, sim=sim):
-            params = self.read("cosmo_params", split=split, sim=sim)
-            return {k: float(v) for k, v in (params.get("camb") or {}).items()}
+            camb = self.read("cosmo_params", split=split, sim=sim).get("camb") or {}
+            numeric = (int, float)
+            return {k: float(v) for k, v in camb.items() if isinstance(v, numeric)}
         if self.exists("wmap_params", split=split, sim=sim):
             source = str(self.path("wmap_params", split=split, sim=sim))
             return wmap_cosmology(self.read("wmap_params", split=split, sim=sim), source)
