@@ -14,11 +14,12 @@ Used by the scripts in ``get_data/``. Only the standard library (``urllib``) and
 - extraction of ``.tar.gz``/``.tgz``/``.tar``/``.zip`` archives, refusing members that would land
   outside the destination folder (absolute paths, ``..``, escaping links, devices);
 - a :class:`DownloadError` naming the URL, and where the file can be placed by hand, when the
-  host cannot be reached (offline machine, firewall, wrong URL).
+  host cannot be reached (offline machine, firewall, wrong host); a :class:`NotFoundError` when
+  the host answers that it has no such file (renamed or removed: not a network problem).
 
 A manifest (``get_data/manifest.yaml``) lists groups of files: ``base_url`` plus entries
-``{key, name, path, size, checksum, extract}``; :func:`manifest_files` turns a group into
-:class:`RemoteFile` objects.
+``{key, name, path, folder, size, checksum, extract}``; :func:`manifest_files` turns a group
+into :class:`RemoteFile` objects.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "CHECKSUM_ALGORITHMS",
     "ChecksumError",
     "DownloadError",
+    "NotFoundError",
     "RemoteFile",
     "cli_parser",
     "download",
@@ -75,6 +77,10 @@ _CONTENT_RANGE_UNSATISFIED = re.compile(r"bytes\s+\*/(\d+)")
 
 class DownloadError(RuntimeError):
     """A file could not be downloaded, verified or extracted (the message says which and why)."""
+
+
+class NotFoundError(DownloadError):
+    """The server was reached but has no such file (HTTP 404 or 410)."""
 
 
 class ChecksumError(DownloadError):
@@ -108,6 +114,9 @@ class RemoteFile:
         Whether the file is an archive to extract into the destination folder.
     key : str
         Short name used on the command line to select it (e.g. ``"143"``, ``"nilc"``).
+    folder : str
+        Sub-folder of the destination folder that receives the file (and its extracted
+        members); empty for the destination folder itself.
     """
 
     name: str
@@ -116,6 +125,7 @@ class RemoteFile:
     checksum: str | None = None
     extract: bool = False
     key: str = ""
+    folder: str = ""
 
 
 def parse_checksum(spec: str) -> tuple[str, str]:
@@ -193,6 +203,11 @@ def _open(url: str, offset: int, timeout: float, dest: Path) -> http.client.HTTP
             if match and int(match.group(1)) == offset:
                 return None
             raise _StalePart(f"{url}: cannot resume at byte {offset}") from err
+        if err.code in (404, 410):
+            raise NotFoundError(
+                f"{url} answered HTTP {err.code} ({err.reason}): the server has no such file "
+                "(it was not found: it may have been renamed or removed upstream)"
+            ) from err
         raise DownloadError(
             f"{url} answered HTTP {err.code} ({err.reason}). {_by_hand(url, dest)}"
         ) from err
@@ -310,6 +325,8 @@ def download(
 
     Raises
     ------
+    NotFoundError
+        The server has no such file (HTTP 404 or 410).
     DownloadError
         Host unreachable, HTTP error, or transfer interrupted more than ``retries`` times (the
         ``.part`` is kept).
@@ -443,7 +460,7 @@ def fetch(
     remote : RemoteFile
         What to fetch.
     dest_dir : path-like
-        Destination folder.
+        Destination folder (the file goes to its sub-folder ``remote.folder`` when set).
     keep_archive : bool
         Keep an archive after a successful extraction.
     **download_kwargs
@@ -452,9 +469,9 @@ def fetch(
     Returns
     -------
     pathlib.Path
-        The downloaded file, or ``dest_dir`` for an extracted archive.
+        The downloaded file, or the folder an archive was extracted into.
     """
-    dest_dir = Path(dest_dir)
+    dest_dir = Path(dest_dir) / remote.folder
     target = dest_dir / remote.name
     if not remote.extract:
         return download(
@@ -519,8 +536,9 @@ def manifest_files(
         From :func:`load_manifest`.
     group : str
         Group name, e.g. ``"planck_assets"``. The group has ``base_url`` and ``files``, a list
-        of ``{key, name, path (optional sub-folder), size, checksum, extract}``; it may list
-        ``default`` keys (all files otherwise).
+        of ``{key, name, path (optional sub-folder of the URL), folder (optional sub-folder
+        of the destination), size, checksum, extract}``; it may list ``default`` keys (all
+        files otherwise).
     keys : iterable of str, optional
         Keys to select (default: the group's ``default``, else all).
     base_url : str, optional
@@ -564,6 +582,7 @@ def manifest_files(
                 checksum=entry.get("checksum"),
                 extract=bool(entry.get("extract", False)),
                 key=key,
+                folder=str(entry.get("folder", "")),
             )
         )
     return files

@@ -12,8 +12,12 @@ Examples::
     python get_data/get_dataset.py --dataset CMB_ML_128_1450 --extras Logs
     python get_data/get_dataset.py --records my_records.json --dest /scratch/CMB_ML_128_1450
 
-With ``--base-url URL`` the records file and the archives are read from that one folder (a
-mirror) by their file names. Default destination: ``<local_system.datasets_root>/<dataset>``.
+The records of each known dataset are looked up under CMB-ML's current file name first, then
+under the name it had before (``upload_records_I_128_1450.json`` is now
+``upload_records_CMB-ML_128_1450.json``). With ``--base-url URL`` the records file and the
+archives are read from that one folder (a mirror) by their file names. Default destination:
+``<local_system.datasets_root>/<dataset>``; ``--dataset`` accepts CMB-ML's spelling
+(``CMB-ML_128_1450``) too.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from urllib.parse import quote, urljoin, urlparse
 from cmbml.download import (
     CHECKSUM_ALGORITHMS,
     DownloadError,
+    NotFoundError,
     RemoteFile,
     cli_parser,
     download,
@@ -119,22 +124,47 @@ def select_keys(
     return keys + list(extras)
 
 
-def read_records(location: str, dest: Path, args: argparse.Namespace) -> tuple[dict, str]:
-    """Load the records JSON from a local path or a URL (downloaded into ``dest``)."""
-    if urlparse(location).scheme in ("http", "https"):
+def read_records(
+    locations: Sequence[str], dest: Path, args: argparse.Namespace
+) -> tuple[dict, str]:
+    """Load the records JSON from the first of ``locations`` that exists.
+
+    Each location is a local path or a URL (downloaded into ``dest``); a location the server
+    does not have (HTTP 404) is skipped for the next one.
+
+    Raises
+    ------
+    NotFoundError
+        No location has the file (the message lists them all).
+    FileNotFoundError
+        A local records file does not exist.
+    """
+    missing = []
+    for location in locations:
+        if urlparse(location).scheme not in ("http", "https"):
+            path = Path(location)
+            if not path.is_file():
+                raise FileNotFoundError(f"records file not found: {path}")
+            break
         path = dest / Path(urlparse(location).path).name
-        download(
-            location,
-            path,
-            retries=args.retries,
-            timeout=args.timeout,
-            progress=False,
-            force=args.force,
-        )
+        try:
+            download(
+                location,
+                path,
+                retries=args.retries,
+                timeout=args.timeout,
+                progress=False,
+                force=args.force,
+            )
+        except NotFoundError:
+            missing.append(location)
+            continue
+        break
     else:
-        path = Path(location)
-        if not path.is_file():
-            raise FileNotFoundError(f"records file not found: {path}")
+        raise NotFoundError(
+            "no records file found; tried (HTTP 404): " + ", ".join(missing) + ". Pass "
+            "--records with the dataset's upload_records JSON (CMB-ML's assets/CMB-ML folder)"
+        )
     try:
         records = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -142,6 +172,24 @@ def read_records(location: str, dest: Path, args: argparse.Namespace) -> tuple[d
     if not isinstance(records, dict):
         raise ValueError(f"{path}: expected a mapping of record key -> record")
     return records, str(path)
+
+
+def record_locations(spec: Mapping, dataset: str, base_url: str | None) -> list[str]:
+    """Candidate URLs of the records of ``dataset`` (``CMB-ML_...`` or ``CMB_ML_...``).
+
+    Raises
+    ------
+    KeyError
+        Unknown dataset (the message lists the known ones).
+    """
+    key = dataset.replace("CMB-ML", "CMB_ML")
+    if key not in spec["records"]:
+        raise KeyError(f"unknown --dataset {dataset!r} (known: {', '.join(spec['records'])})")
+    urls = spec["records"][key]
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    if base_url:
+        urls = [urljoin(base_url, Path(urlparse(u).path).name) for u in urls]
+    return urls
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,18 +209,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.base_url and not args.base_url.endswith("/"):
         args.base_url += "/"
     spec = load_manifest(args.manifest)[GROUP]
-    location = args.records
-    if location is None:
-        if args.dataset not in spec["records"]:
-            parser.error(
-                f"unknown --dataset {args.dataset!r} (known: {', '.join(spec['records'])})"
-            )
-        location = spec["records"][args.dataset]
-        if args.base_url:
-            location = urljoin(args.base_url, Path(urlparse(location).path).name)
-    dest = args.dest or local_system_path("datasets_root", args.dataset)
+    locations = [args.records]
+    if args.records is None:
+        try:
+            locations = record_locations(spec, args.dataset, args.base_url)
+        except KeyError as err:
+            parser.error(err.args[0])
+    dataset = args.dataset.replace("CMB-ML", "CMB_ML")
+    dest = args.dest or local_system_path("datasets_root", dataset)
     try:
-        records, source = read_records(location, dest, args)
+        records, source = read_records(locations, dest, args)
     except DownloadError as err:
         logger.error("%s", err)
         return 1

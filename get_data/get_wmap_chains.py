@@ -1,14 +1,17 @@
 """Download and extract the WMAP nine-year MCMC chains from LAMBDA.
 
-Files, URLs and checksums are listed in get_data/manifest.yaml (group ``wmap9_chains``). The
-archive is extracted into the destination folder (one ASCII file per parameter) and kept.
+Files, URLs and checksums are listed in get_data/manifest.yaml (group ``wmap9_chains``). Each
+chain set is extracted into its own sub-folder of the destination (one ASCII file per
+parameter; the sets share file names but not chain lengths) and its archive is kept.
 
 Examples::
 
-    python get_data/get_wmap_chains.py                     # LCDM chains
-    python get_data/get_wmap_chains.py --only lcdm_mnu     # LCDM + neutrino mass (CMB-ML's)
+    python get_data/get_wmap_chains.py                       # LCDM + neutrino mass (CMB-ML's)
+    python get_data/get_wmap_chains.py --only lcdm lcdm_mnu  # both sets
 
-Default destination: ``<local_system.assets_dir>/wmap9_chains`` (cfg/local_system/default.yaml).
+Default destination: ``<local_system.assets_dir>/wmap9_chains`` (cfg/local_system/default.yaml),
+so the default set lands in ``wmap9_chains/lcdm_mnu``, where ``model/sim/cmb=wmap9_chains``
+reads it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the downloader; returns the exit status (0 on success)."""
     parser = cli_parser(__doc__, MANIFEST)
-    parser.add_argument("--only", nargs="+", metavar="KEY", help="keys to fetch (default: lcdm)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="KEY", help="keys to fetch (default: lcdm_mnu)"
+    )
     parser.add_argument(
         "--remove-archive", action="store_true", help="delete the .tar.gz once extracted"
     )

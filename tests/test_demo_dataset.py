@@ -18,7 +18,7 @@ def test_demo_dataset_runs_pyilc_and_analysis(tmp_path):
     assert reports["pyilc_predict"].ran == 1
     assert not list((tmp_path / DEMO.name).rglob("Simulation_Working/Sky"))  # nothing simulated
     summary = pd.read_csv(
-        tmp_path / DEMO.name / "PyILC_CNILC" / "Analysis" / "Summary" / "Test_pixel_per_sim.csv"
+        tmp_path / DEMO.name / "PyILC_CNILC/Analysis/matched/Summary/Test_pixel_per_sim.csv"
     )
     assert len(summary) == 1
     assert np.isfinite(summary.select_dtypes("number").to_numpy()).all()

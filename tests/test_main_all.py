@@ -27,12 +27,13 @@ def test_main_all_tiny(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    comparison = tmp_path / "CMB_ML_32_demo" / "Comparison"
+    comparison = tmp_path / "CMB_ML_32_demo" / "Comparison" / "matched"
     assert str(comparison / "pixel_comparison.md") in proc.stdout
     for table in ("pixel_comparison", "ps_comparison"):
         frame = pd.read_csv(comparison / f"{table}.csv")
         assert list(frame["model"]) == ["CNILC", "CMBNNCS"]
-        values = frame.drop(columns="model").to_numpy(dtype=float)
+        assert set(frame["protocol"]) == {"matched"}
+        values = frame.drop(columns=["model", "protocol"]).to_numpy(dtype=float)
         assert np.isfinite(values).all()
         assert (comparison / f"{table}.md").read_text().count("**") > 0
     assert (comparison / "spectra_overlay.png").stat().st_size > 0

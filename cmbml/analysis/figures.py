@@ -106,6 +106,34 @@ def plot_maps(
     return fig
 
 
+def _in_range(ell: np.ndarray, ell_max: float | None) -> np.ndarray:
+    return np.ones(ell.shape, bool) if ell_max is None else ell <= ell_max
+
+
+def _log_limits(values: Sequence[np.ndarray], keep: Sequence[np.ndarray]) -> tuple[float, float]:
+    """y-limits of a log axis from the positive values inside the metric range."""
+    kept = np.concatenate([np.abs(v[k]) for v, k in zip(values, keep, strict=True)])
+    kept = kept[np.isfinite(kept) & (kept > 0)]
+    if kept.size == 0:
+        return 1e-3, 1e4
+    return float(kept.min()) / 2.0, float(kept.max()) * 2.0
+
+
+def _symmetric_limit(values: Sequence[np.ndarray], keep: Sequence[np.ndarray]) -> float:
+    kept = np.concatenate([np.abs(v[k]) for v, k in zip(values, keep, strict=True)])
+    kept = kept[np.isfinite(kept)]
+    return float(min(max(1.2 * kept.max(), 0.05), 5.0)) if kept.size else 1.0
+
+
+def _shade_beyond(axes, ell_max: float | None, ell_end: float) -> None:
+    """Grey band over the multipoles beyond the last scored one; x axis ends at ``ell_end``."""
+    for ax in axes:
+        ax.set_xlim(0, ell_end)
+        if ell_max is not None and ell_max < ell_end:
+            label = "beyond the beam floor (not scored)" if ax is axes[0] else None
+            ax.axvspan(ell_max + 0.5, ell_end, color="0.92", zorder=0, label=label)
+
+
 def plot_power_spectrum(
     ell: np.ndarray,
     dl_theory: np.ndarray,
@@ -113,9 +141,16 @@ def plot_power_spectrum(
     binned: Mapping[str, np.ndarray],
     sigma_binned: np.ndarray,
     *,
+    ell_max: float | None = None,
     title: str = "",
 ) -> Figure:
-    """D_l of the prediction against theory (with a cosmic-variance band) and a residual panel.
+    """D_l of truth and prediction against theory on a log axis, and the fractional residuals.
+
+    The top panel (log y) shows the theory with its cosmic-variance band, the truth and the
+    prediction and the spectrum of the difference map; the bottom one ``(prediction - theory) /
+    theory`` and ``(prediction - truth) / theory`` with the band. Axis limits follow the
+    multipoles that are scored (``l <= ell_max``); the range beyond is shaded, so that the noise
+    of a deconvolved high-l tail does not hide the rest.
 
     Parameters
     ----------
@@ -130,6 +165,8 @@ def plot_power_spectrum(
         ``residual`` (spectrum of the difference map).
     sigma_binned : np.ndarray
         ``(n_bins,)`` Knox standard deviation of the binned theory (uK_CMB²).
+    ell_max : float, optional
+        Last scored multipole (the beam floor).
     title : str
         Figure title.
 
@@ -140,13 +177,16 @@ def plot_power_spectrum(
     missing = {"theory", "truth", "prediction", "residual"} - set(binned)
     if missing:
         raise ValueError(f"binned spectra lack {sorted(missing)}")
+    ell_binned = np.asarray(ell_binned, dtype=np.float64)
+    th = np.asarray(binned["theory"], dtype=np.float64)
+    safe = np.where(th > 0, th, np.nan)
+    keep = _in_range(ell_binned, ell_max)
     fig = Figure(figsize=(8, 7), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    th = binned["theory"]
-    top.plot(ell, dl_theory, color="k", lw=1, label="theory")
+    top.semilogy(ell, dl_theory, color="k", lw=1, label="theory")
     top.fill_between(
         ell_binned,
-        th - sigma_binned,
+        np.clip(th - sigma_binned, th * 1e-3, None),
         th + sigma_binned,
         color="0.7",
         alpha=0.6,
@@ -162,28 +202,24 @@ def plot_power_spectrum(
         color="tab:purple",
         label="|prediction - truth| map",
     )
+    values = [th, np.asarray(binned["prediction"]), np.abs(binned["residual"])]
+    top.set_ylim(*_log_limits(values, [keep] * 3))
     top.set_ylabel(r"$D_\ell$ [$\mu K^2$]")
-    top.legend(fontsize=8)
-    bottom.fill_between(ell_binned, -sigma_binned, sigma_binned, color="0.7", alpha=0.6, step="mid")
+    rel_sigma = sigma_binned / safe
+    bottom.fill_between(ell_binned, -rel_sigma, rel_sigma, color="0.7", alpha=0.6, step="mid")
     bottom.axhline(0.0, color="k", lw=0.8)
-    bottom.plot(
-        ell_binned,
-        binned["prediction"] - th,
-        "s-",
-        ms=3,
-        color="tab:red",
-        label="prediction - theory",
-    )
-    bottom.plot(
-        ell_binned,
-        binned["prediction"] - binned["truth"],
-        "o-",
-        ms=3,
-        color="tab:green",
-        label="prediction - truth",
-    )
+    fractions = [
+        (np.asarray(binned["prediction"]) - th) / safe,
+        (np.asarray(binned["prediction"]) - np.asarray(binned["truth"])) / safe,
+    ]
+    bottom.plot(ell_binned, fractions[0], "s-", ms=3, color="tab:red", label="prediction - theory")
+    bottom.plot(ell_binned, fractions[1], "o-", ms=3, color="tab:green", label="prediction - truth")
+    limit = _symmetric_limit([*fractions, rel_sigma], [keep] * 3)
+    bottom.set_ylim(-limit, limit)
     bottom.set_xlabel(r"$\ell$")
-    bottom.set_ylabel(r"$\Delta D_\ell$ [$\mu K^2$]")
+    bottom.set_ylabel(r"$\Delta D_\ell / D_\ell^{\rm theory}$")
+    _shade_beyond([top, bottom], ell_max, float(np.max(ell)))
+    top.legend(fontsize=8)
     bottom.legend(fontsize=8)
     if title:
         fig.suptitle(title)
@@ -233,13 +269,14 @@ def plot_metric_distributions(
 
 
 def plot_spectra_overlay(spectra: Mapping[str, pd.DataFrame], *, title: str = "") -> Figure:
-    """Overlay of several methods' mean binned spectra and residual spectra.
+    """Several methods' mean binned spectra (log axis) and their fractional residuals.
 
     Parameters
     ----------
     spectra : mapping of model name -> pandas.DataFrame
         Mean binned spectra with columns ``ell``, ``theory``, ``theory_sigma``, ``prediction``,
-        ``residual`` (uK_CMB²), as written by the spectrum summary stage.
+        ``residual`` (uK_CMB²) and optionally ``ell_max_metrics`` (the last scored multipole),
+        as written by the spectrum summary stage.
     title : str
         Figure title.
 
@@ -252,16 +289,41 @@ def plot_spectra_overlay(spectra: Mapping[str, pd.DataFrame], *, title: str = ""
     fig = Figure(figsize=(8, 7), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     first = next(iter(spectra.values()))
-    ell, th, sig = (first[c].to_numpy() for c in ("ell", "theory", "theory_sigma"))
-    top.plot(ell, th, color="k", lw=1, label="theory")
-    top.fill_between(ell, th - sig, th + sig, color="0.7", alpha=0.6, step="mid")
+    ell, th, sig = (first[c].to_numpy(dtype=np.float64) for c in ("ell", "theory", "theory_sigma"))
+    safe = np.where(th > 0, th, np.nan)
+    top.semilogy(ell, th, color="k", lw=1, label="theory")
+    top.fill_between(ell, np.clip(th - sig, th * 1e-3, None), th + sig, color="0.7", alpha=0.6,
+                     step="mid")  # fmt: skip
+    bottom.fill_between(ell, -sig / safe, sig / safe, color="0.7", alpha=0.6, step="mid")
+    bottom.axhline(0.0, color="k", lw=0.8)
+    logs, fractions, keeps = [th], [sig / safe], [np.ones(ell.shape, bool)]
+    ell_maxes = []
     for model, table in spectra.items():
-        top.plot(table["ell"], table["prediction"], "o-", ms=3, lw=1, label=model)
-        bottom.semilogy(table["ell"], np.abs(table["residual"]), "o-", ms=3, lw=1, label=model)
+        x = table["ell"].to_numpy(dtype=np.float64)
+        pred = table["prediction"].to_numpy(dtype=np.float64)
+        resid = np.abs(table["residual"].to_numpy(dtype=np.float64))
+        ell_max = None
+        if "ell_max_metrics" in table:
+            ell_max = float(table["ell_max_metrics"].iloc[0])
+            ell_maxes.append(ell_max)
+        keep = _in_range(x, ell_max)
+        (line,) = top.plot(x, pred, "o-", ms=3, lw=1, label=model)
+        top.plot(x, resid, "--", lw=1, color=line.get_color(), label=f"{model} residual map")
+        fraction = (pred - table["theory"].to_numpy(dtype=np.float64)) / safe[: x.size]
+        bottom.plot(x, fraction, "o-", ms=3, lw=1, color=line.get_color(), label=model)
+        if ell_max is not None:
+            bottom.axvline(ell_max, color=line.get_color(), lw=0.8, ls=":")
+        logs += [pred, resid]
+        fractions.append(fraction)
+        keeps += [keep]
+    top.set_ylim(*_log_limits(logs, [keeps[0], *(k for k in keeps[1:] for _ in (0, 1))]))
+    limit = _symmetric_limit(fractions, keeps)
+    bottom.set_ylim(-limit, limit)
+    _shade_beyond([top, bottom], max(ell_maxes) if ell_maxes else None, float(np.max(ell)))
     top.set_ylabel(r"$D_\ell$ [$\mu K^2$]")
     top.legend(fontsize=8)
     bottom.set_xlabel(r"$\ell$")
-    bottom.set_ylabel(r"residual map $D_\ell$ [$\mu K^2$]")
+    bottom.set_ylabel(r"$(D_\ell - D_\ell^{\rm theory}) / D_\ell^{\rm theory}$")
     bottom.legend(fontsize=8)
     if title:
         fig.suptitle(title)

@@ -3,6 +3,11 @@
 Every metric has the signature ``f(truth, prediction) -> float`` on arrays of equal shape
 (typically the unmasked pixels of two post-processed maps, in uK_CMB). Errors (MAE, MSE, RMSE,
 NRMSE) are better when lower; PSNR and R² are better when higher (see :data:`HIGHER_IS_BETTER`).
+
+The definitions are those CMB-ML scores with (its ``basic_analysis.yaml``):
+``sklearn.metrics.mean_absolute_error`` and ``r2_score``, ``skimage.metrics.mean_squared_error``,
+``normalized_root_mse(normalization="euclidean")`` and ``peak_signal_noise_ratio`` with the
+joint range of both inputs as ``data_range``, and RMSE as the square root of the MSE.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Summary tables (mean ± sample std over simulations) and the cross-method leaderboard.
 
 Tables are pandas DataFrames with a label column (``epoch`` for one method's summary, ``model``
-for the leaderboard) followed by ``<metric>_mean`` and ``<metric>_std`` columns. They are rendered
-to Markdown and LaTeX with one ``mean ± std`` column per metric and the best mean of each column
-in bold (lowest for errors, highest for PSNR and R²).
+for the leaderboard), a ``protocol`` column (the scoring protocol that produced them) and
+``<metric>_mean`` and ``<metric>_std`` columns. They are rendered to Markdown and LaTeX with a
+caption naming the protocol, one ``mean ± std`` column per metric and the best mean of each
+column in bold (lowest for errors, highest for PSNR and R²).
 """
 
 from __future__ import annotations
@@ -18,16 +19,37 @@ import pandas as pd
 from cmbml.analysis.metrics import HIGHER_IS_BETTER
 
 __all__ = [
+    "PROTOCOL_TEXT",
     "best_index",
     "build_leaderboard",
     "epoch_label",
     "higher_is_better",
     "load_summary_row",
     "metric_names",
+    "protocol_caption",
     "summarise",
     "to_latex",
     "to_markdown",
 ]
+
+
+PROTOCOL_TEXT = {
+    "matched": "truth and prediction both at the common resolution, compared at l <= 2 nside",
+    "published": (
+        "CMB-ML's: each prediction at its own beam against the unbeamed truth, no filtering"
+    ),
+}
+"""What each scoring protocol compares, for captions."""
+
+
+def protocol_caption(protocol: str, method: str | None = None, ell_max: int | None = None) -> str:
+    """One-line caption naming the scoring protocol (and the l range of spectrum metrics)."""
+    text = f"Protocol: {protocol} ({PROTOCOL_TEXT.get(protocol, 'unknown protocol')})"
+    if method is not None:
+        text = f"{method}. {text}"
+    if ell_max is not None:
+        text += f"; spectrum metrics on 2 <= l <= {ell_max}"
+    return text + "."
 
 
 def higher_is_better(metric: str) -> bool:
@@ -103,10 +125,12 @@ def _cells(table: pd.DataFrame, label: str, pm: str, bold) -> tuple[list[str], l
     return [label, *metrics], body
 
 
-def to_markdown(table: pd.DataFrame, label: str) -> str:
-    """Markdown table: ``label`` column then one ``mean ± std`` column per metric, best in bold."""
+def to_markdown(table: pd.DataFrame, label: str, *, caption: str | None = None) -> str:
+    """Markdown table: ``label`` column then one ``mean ± std`` column per metric, best in bold;
+    ``caption`` (e.g. :func:`protocol_caption`) is a paragraph before the table."""
     header, body = _cells(table, label, " ± ", lambda s: f"**{s}**")
-    lines = [
+    lines = [f"*{caption}*", ""] if caption else []
+    lines += [
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
     ]
@@ -120,10 +144,12 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def to_latex(table: pd.DataFrame, label: str) -> str:
-    """LaTeX ``tabular`` (booktabs rules): same layout as :func:`to_markdown`, best in bold."""
+def to_latex(table: pd.DataFrame, label: str, *, caption: str | None = None) -> str:
+    """LaTeX ``tabular`` (booktabs rules): same layout as :func:`to_markdown`, best in bold;
+    ``caption`` is a comment line above it."""
     header, body = _cells(table, label, r" $\pm$ ", lambda s: rf"\textbf{{{s}}}")
-    lines = [
+    lines = [f"% {caption}"] if caption else []
+    lines += [
         r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
         r"\toprule",
         " & ".join(_latex_escape(h.upper() if h != label else h) for h in header) + r" \\",
@@ -135,7 +161,9 @@ def to_latex(table: pd.DataFrame, label: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_summary_row(model: str, path: str | Path, epoch, metrics: Sequence[str]) -> pd.Series:
+def load_summary_row(
+    model: str, path: str | Path, epoch, metrics: Sequence[str], protocol: str | None = None
+) -> pd.Series:
     """Read one method's summary CSV and return the row of the requested epoch.
 
     Parameters
@@ -148,13 +176,15 @@ def load_summary_row(model: str, path: str | Path, epoch, metrics: Sequence[str]
         Epoch to select; compared as text (None matches the ``none`` label of untrained methods).
     metrics : sequence of str
         Metrics the row must provide.
+    protocol : str, optional
+        Scoring protocol the summary must have been produced with.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist (the message names the method and the file).
     ValueError
-        If the epoch or a metric column is missing.
+        If the epoch or a metric column is missing, or the protocol differs.
     """
     path = Path(path)
     if not path.is_file():
@@ -176,7 +206,14 @@ def load_summary_row(model: str, path: str | Path, epoch, metrics: Sequence[str]
     missing = [f"{m}_{s}" for m in metrics for s in ("mean", "std") if f"{m}_{s}" not in rows]
     if missing:
         raise ValueError(f"method '{model}': {path} lacks column(s) {missing}")
-    return rows.iloc[0]
+    found = rows.iloc[0]
+    if protocol is not None and found.get("protocol") != protocol:
+        raise ValueError(
+            f"method '{model}': {path} was scored with protocol {found.get('protocol')!r}, the "
+            f"comparison uses {protocol!r} (rerun that method's analysis with "
+            f"model.analysis.protocol={protocol})"
+        )
+    return found
 
 
 def epoch_label(epoch) -> str:
@@ -185,7 +222,9 @@ def epoch_label(epoch) -> str:
 
 
 def build_leaderboard(
-    entries: Sequence[tuple[str, str | Path, object]], metrics: Sequence[str]
+    entries: Sequence[tuple[str, str | Path, object]],
+    metrics: Sequence[str],
+    protocol: str,
 ) -> pd.DataFrame:
     """One row per method from the methods' summary files.
 
@@ -195,23 +234,26 @@ def build_leaderboard(
         Methods in display order.
     metrics : sequence of str
         Metrics to include.
+    protocol : str
+        The scoring protocol every summary must carry.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model``, then ``<metric>_mean``, ``<metric>_std`` for each metric.
+        Columns ``model``, ``protocol``, then ``<metric>_mean``, ``<metric>_std`` per metric.
     """
     names = [model for model, _, _ in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"model names in the comparison must be unique, got {names}")
     rows = []
     for model, path, epoch in entries:
-        found = load_summary_row(model, path, epoch, metrics)
-        row = {"model": model}
+        found = load_summary_row(model, path, epoch, metrics, protocol)
+        row = {"model": model, "protocol": protocol}
         for m in metrics:
             row[f"{m}_mean"] = float(found[f"{m}_mean"])
             row[f"{m}_std"] = float(found[f"{m}_std"])
         rows.append(row)
     return pd.DataFrame(
-        rows, columns=["model"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+        rows,
+        columns=["model", "protocol"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")],
     )

@@ -48,3 +48,44 @@ def gaussian_alm():
 @pytest.fixture(scope="session")
 def cut_masks():
     return _cut_masks
+
+
+def _galactic_cut(nside: int, b_deg: float = 20.0, taper_deg: float = 8.0):
+    """Binary |b| > b_deg and a cosine taper in latitude over taper_deg inside it."""
+    lat = np.degrees(np.arcsin(hp.pix2vec(nside, np.arange(12 * nside * nside))[2]))
+    binary = (np.abs(lat) > b_deg).astype(float)
+    x = np.clip((np.abs(lat) - b_deg) / taper_deg, 0.0, 1.0)
+    return binary, binary * 0.5 * (1.0 - np.cos(np.pi * x))
+
+
+def _exact_realisation(cls: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian alm rescaled per l so that the full-sky spectrum equals ``cls`` exactly (no
+    cosmic variance left: any bias of a cut-sky estimator shows up in the mean)."""
+    lmax = cls.size - 1
+    ell, m = hp.Alm.getlm(lmax)
+    re, im = rng.standard_normal((2, ell.size))
+    alm = np.where(m == 0, re + 0j, (re + 1j * im) / np.sqrt(2.0))
+    realised = hp.alm2cl(alm)
+    scale = np.zeros(lmax + 1)
+    scale[2:] = np.sqrt(cls[2:] / realised[2:])
+    return hp.almxfl(alm, scale)
+
+
+def _binned(spectrum: np.ndarray, edges) -> np.ndarray:
+    """Mean of ``spectrum`` (indexed from l = 0) over [edges[i], edges[i+1])."""
+    return np.array([spectrum[lo:hi].mean() for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
+
+
+@pytest.fixture(scope="session")
+def galactic_cut():
+    return _galactic_cut
+
+
+@pytest.fixture(scope="session")
+def exact_realisation():
+    return _exact_realisation
+
+
+@pytest.fixture(scope="session")
+def binned():
+    return _binned

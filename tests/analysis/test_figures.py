@@ -72,3 +72,46 @@ def test_metric_distribution_and_overlay_figures(tmp_path):
         }
     )
     _save_both(figures.plot_spectra_overlay({"A": table, "B": table * 1.1}), tmp_path / "overlay")
+
+
+def test_spectrum_figures_stay_readable_when_the_deconvolved_tail_explodes(tmp_path, theory_dl):
+    """At nside 512 the deconvolved CNILC spectrum reaches D_l ~ 1e5 near l = 1024: log axes and
+    limits taken from the scored multipoles keep the CMB visible; the tail is shaded."""
+    lmax, ell_max = 1024, 800
+    ell = np.arange(2, lmax + 1)
+    edges = sp.bin_edges(2, lmax, 30)
+    th = theory_dl[2 : lmax + 1]
+    tail = np.where(ell > ell_max, np.exp((ell - ell_max) / 25.0), 0.0) * 100.0  # up to ~1e6
+    pred = th * 1.02 + tail
+    binned = {
+        "theory": sp.bin_spectrum(th, edges),
+        "truth": sp.bin_spectrum(th, edges),
+        "prediction": sp.bin_spectrum(pred, edges),
+        "residual": sp.bin_spectrum(th * 0.001 + tail, edges),
+    }
+    sigma = sp.knox_sigma(th, edges, 0.7)
+    fig = figures.plot_power_spectrum(
+        ell, th, sp.bin_centres(edges), binned, sigma, ell_max=ell_max, title="ps"
+    )
+    top, bottom = fig.axes
+    assert top.get_yscale() == "log"
+    assert top.get_ylim()[1] < 3 * th.max()  # not stretched to the 1e6 tail
+    assert bottom.get_ylim()[1] <= 0.2  # the 2 % offset and the bands, not the tail
+    _save_both(fig, tmp_path / "tail")
+    mean = pd.DataFrame(
+        {
+            "ell": sp.bin_centres(edges),
+            "theory": binned["theory"],
+            "theory_sigma": sigma,
+            "prediction": binned["prediction"],
+            "residual": binned["residual"],
+            "ell_max_metrics": ell_max,
+        }
+    )
+    overlay = figures.plot_spectra_overlay(
+        {"CNILC": mean, "HILC": mean.assign(ell_max_metrics=700)}
+    )
+    top, bottom = overlay.axes
+    assert top.get_yscale() == "log" and top.get_ylim()[1] < 3 * th.max()
+    assert bottom.get_ylim()[1] <= 0.2
+    _save_both(overlay, tmp_path / "overlay_tail")

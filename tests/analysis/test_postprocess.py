@@ -81,17 +81,78 @@ def test_postprocess_pair_aligns_truth_and_prediction(theory_cl, gaussian_alm, c
         binary,
         prediction_resolution=Resolution(30.0),
         common_resolution=Resolution(45.0),
-        lmax=lmax,
+        lmax_compare=lmax,
         niter=10,
     )
-    scale = np.std(truth_pp[good])
-    assert np.max(np.abs(truth_pp[good] - pred_pp[good])) < 1e-6 * scale
+    scale = np.std(truth_pp[good])  # (the accuracy of HEALPix analyses to l = 3 nside - 1)
+    assert np.max(np.abs(truth_pp[good] - pred_pp[good])) < 2e-4 * scale
     assert np.all(truth_pp[~good] == 0.0) and np.all(pred_pp[~good] == 0.0)
     # the truth was smoothed to 45 arcmin: compare with healpy on the unmasked sky, up to the
-    # monopole and dipole removed on that sky
+    # monopole and dipole removed on that sky (and the accuracy of an analysis to 3 nside - 1)
     expected = hp.alm2map(hp.almxfl(alm, hp.gauss_beam(np.radians(45 / 60), lmax)), nside, lmax)
     expected = pp.remove_monopole_dipole(expected, binary)
-    assert np.max(np.abs(truth_pp[good] - expected[good])) < 1e-6 * scale
+    assert np.mean(np.abs(truth_pp[good] - expected[good])) < 1e-3 * scale
+    assert np.max(np.abs(truth_pp[good] - expected[good])) < 1e-2 * scale
+
+
+@pytest.mark.parametrize("niter", [1, 3])  # the analysis default and healpy's
+def test_perfect_prediction_scores_zero_in_the_matched_protocol(
+    theory_cl, gaussian_alm, cut_masks, niter
+):
+    """A truth band-limited at 3 nside - 1 (as simulated) and the prediction that is exactly that
+    truth at the ILC's resolution (20.6 arcmin and pixel window): the matched protocol scores it
+    MAE < 1e-3 of the CMB RMS (re-beaming the truth alone left ~3 %, about 2.6 uK here)."""
+    nside = 64
+    band = 3 * nside - 1
+    binary, _ = cut_masks(nside)
+    alm = gaussian_alm(theory_cl[: band + 1], np.random.default_rng(8))
+    truth = sphere.alm2map(alm, nside, band)
+    ilc = Resolution(20.6, True)
+    window = sphere.gaussian_beam(20.6, band) * sphere.pixel_window(nside)[: band + 1]
+    perfect = sphere.alm2map(sphere.almxfl(alm, window), nside, band)
+    truth_pp, pred_pp = pp.postprocess_pair(
+        truth, perfect, binary, prediction_resolution=ilc, common_resolution=ilc, niter=niter
+    )
+    good = binary > 0
+    rms = np.std(truth[good])
+    assert np.mean(np.abs(truth_pp[good] - pred_pp[good])) < 1e-3 * rms
+    # and a CMBNNCS-like perfect prediction (the unbeamed truth itself) scores exactly 0
+    truth_pp, pred_pp = pp.postprocess_pair(
+        truth, truth, binary, prediction_resolution=Resolution(), common_resolution=ilc
+    )
+    np.testing.assert_array_equal(truth_pp, pred_pp)
+
+
+def test_published_protocol_is_cmb_mls_post_processing(theory_cl, gaussian_alm, cut_masks):
+    """CMB-ML's steps with healpy: each map masked (hp.ma), hp.remove_dipole (monopole and dipole
+    fitted on the kept pixels), no beam handling; the kept pixels are compared."""
+    nside = 32
+    band = 3 * nside - 1
+    binary, _ = cut_masks(nside)
+    rng = np.random.default_rng(9)
+    alm = gaussian_alm(theory_cl[: band + 1], rng)
+    truth = hp.alm2map(alm, nside, band)
+    pred = hp.alm2map(hp.almxfl(alm, hp.gauss_beam(np.radians(20.6 / 60), band)), nside, band)
+    pred += 12.0 + rng.normal(0, 3.0, pred.size)
+    truth_pp, pred_pp = pp.postprocess_pair(
+        truth,
+        pred,
+        binary,
+        prediction_resolution=Resolution(20.6, True),
+        common_resolution=Resolution(20.6, True),
+        protocol="published",
+    )
+    good = binary > 0
+    for raw, ours in ((truth, truth_pp), (pred, pred_pp)):
+        masked = hp.ma(raw)
+        masked.mask = np.logical_not(binary)
+        theirs = hp.remove_dipole(masked).compressed()
+        np.testing.assert_allclose(ours[good], theirs, atol=1e-9 * np.abs(theirs).max())
+    with pytest.raises(ValueError, match="protocol must be"):
+        pp.postprocess_pair(
+            truth, pred, binary, prediction_resolution=Resolution(), common_resolution=Resolution(),
+            protocol="fair",
+        )  # fmt: skip
 
 
 def test_bad_mask_raises():

@@ -50,10 +50,11 @@ def test_summary_markdown_and_latex_bold_best_epoch():
     assert tex.count(r"\textbf") == 2 and r"$\pm$" in tex and r"\end{tabular}" in tex
 
 
-def _write_method(path, epochs, mae, psnr):
+def _write_method(path, epochs, mae, psnr, protocol="matched"):
     pd.DataFrame(
         {
             "epoch": epochs,
+            "protocol": protocol,
             "n_sims": [5] * len(epochs),
             "mae_mean": mae,
             "mae_std": [0.1] * len(epochs),
@@ -67,9 +68,12 @@ def test_leaderboard_from_two_methods_with_best_in_column(tmp_path):
     _write_method(tmp_path / "a.csv", ["60", "120"], [9.0, 3.0], [20.0, 30.0])
     _write_method(tmp_path / "b.csv", ["none"], [5.0], [33.0])
     board = tables.build_leaderboard(
-        [("UNet", tmp_path / "a.csv", 120), ("CNILC", tmp_path / "b.csv", None)], ["mae", "psnr"]
+        [("UNet", tmp_path / "a.csv", 120), ("CNILC", tmp_path / "b.csv", None)],
+        ["mae", "psnr"],
+        "matched",
     )
-    assert list(board.columns) == ["model", "mae_mean", "mae_std", "psnr_mean", "psnr_std"]
+    columns = ["model", "protocol", "mae_mean", "mae_std", "psnr_mean", "psnr_std"]
+    assert list(board.columns) == columns and set(board["protocol"]) == {"matched"}
     assert list(board["model"]) == ["UNet", "CNILC"]
     assert list(board["mae_mean"]) == [3.0, 5.0]  # epoch 120 of UNet was selected
     assert tables.best_index(board, "mae") == 0  # lower error wins
@@ -80,6 +84,13 @@ def test_leaderboard_from_two_methods_with_best_in_column(tmp_path):
     tex = tables.to_latex(board, "model").splitlines()
     assert r"UNet & \textbf{3 $\pm$ 0.1} & 30 $\pm$ 1 \\" in tex
     assert r"CNILC & 5 $\pm$ 0.1 & \textbf{33 $\pm$ 1} \\" in tex
+    caption = tables.protocol_caption("published")
+    assert caption.startswith("Protocol: published (CMB-ML's: each prediction at its own beam")
+    md = tables.to_markdown(board, "model", caption=caption).splitlines()
+    assert md[:2] == [f"*{caption}*", ""] and md[4] == "| UNet | **3 ± 0.1** | 30 ± 1 |"
+    assert tables.to_latex(board, "model", caption=caption).startswith(f"% {caption}\n")
+    with pytest.raises(ValueError, match="scored with protocol 'matched'"):
+        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 120)], ["mae"], "published")
 
 
 def test_higher_is_better_by_metric_suffix():
@@ -92,10 +103,10 @@ def test_missing_method_result_names_method_and_file(tmp_path):
     missing = tmp_path / "nowhere" / "summary.csv"
     with pytest.raises(FileNotFoundError, match="CNILC") as err:
         tables.build_leaderboard(
-            [("UNet", tmp_path / "a.csv", 120), ("CNILC", missing, None)], ["mae"]
+            [("UNet", tmp_path / "a.csv", 120), ("CNILC", missing, None)], ["mae"], "matched"
         )
     assert str(missing) in str(err.value)
     with pytest.raises(ValueError, match=r"UNet.*epoch '7'.*\['120'\]"):
-        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 7)], ["mae"])
+        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 7)], ["mae"], "matched")
     with pytest.raises(ValueError, match="r2_mean"):
-        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 120)], ["r2"])
+        tables.build_leaderboard([("UNet", tmp_path / "a.csv", 120)], ["r2"], "matched")

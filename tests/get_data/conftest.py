@@ -8,9 +8,11 @@ before they are written).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -104,20 +106,29 @@ def _handler(server: FileServer):
     return Handler
 
 
-@pytest.fixture
-def file_server(tmp_path):
-    """A :class:`FileServer` on 127.0.0.1 (random port), serving ``tmp_path / "www"``."""
-    server = FileServer(root=tmp_path / "www")
-    server.root.mkdir()
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[FileServer]:
+    """A :class:`FileServer` on 127.0.0.1 (random port) serving ``root`` while in the block."""
+    server = FileServer(root=root)
+    server.root.mkdir(parents=True, exist_ok=True)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
     httpd.daemon_threads = True
     server.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield server
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A :class:`FileServer` on 127.0.0.1 (random port), serving ``tmp_path / "www"``."""
+    with serve(tmp_path / "www") as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from cmbml.download import (
     ChecksumError,
     DownloadError,
+    NotFoundError,
     RemoteFile,
     download,
     extract_archive,
@@ -193,6 +194,16 @@ def test_http_error_names_url_and_status(file_server, tmp_path):
         download(file_server.url + "missing.fits", tmp_path / "missing.fits", progress=False)
 
 
+def test_not_found_is_not_blamed_on_the_network(file_server, tmp_path):
+    """A 404 means the server was reached: no "no network access" hint, a "not found" one."""
+    with pytest.raises(DownloadError) as excinfo:
+        download(file_server.url + "renamed.json", tmp_path / "renamed.json", progress=False)
+    message = str(excinfo.value)
+    assert "not found" in message and "renamed or removed" in message
+    assert "network" not in message
+    assert isinstance(excinfo.value, NotFoundError)
+
+
 def test_extract_tar_gz_via_fetch(file_server, tmp_path):
     members = {"chains/H0.txt": b"1 67.0\n2 68.1\n", "chains/tau.txt": b"1 0.05\n"}
     archive = make_tar_gz(members)
@@ -285,8 +296,9 @@ def test_manifest_lists_the_expected_public_files():
     assert all(f.url.startswith("https://") and f.url.endswith(f.name) for f in planck)
     (nilc,) = manifest_files(manifest, "planck_assets", keys=["nilc"])
     assert nilc.url.endswith("/component-maps/cmb/COM_CMB_IQU-nilc_2048_R3.00_full.fits")
-    (chains,) = manifest_files(manifest, "wmap9_chains")
-    assert chains.name == "wmap_lcdm_wmap9_chains_v5.tar.gz" and chains.extract
+    (chains,) = manifest_files(manifest, "wmap9_chains")  # the default: CMB-ML's chains
+    assert chains.name == "wmap_lcdm_mnu_wmap9_chains_v5.tar.gz" and chains.extract
+    assert chains.folder == "lcdm_mnu"
     for f in planck + [chains]:
         if f.checksum is not None:
             parse_checksum(f.checksum)

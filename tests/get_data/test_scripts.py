@@ -68,18 +68,29 @@ def test_get_planck_assets_offline(closed_port, tmp_path, caplog):
 
 
 def test_get_wmap_chains(file_server, tmp_path):
-    members = {"H0": b"1 70.0\n2 69.5\n", "omegach2": b"1 0.1138\n2 0.1142\n"}
-    file_server.put("wmap_lcdm_wmap9_chains_v5.tar.gz", make_tar_gz(members))
+    """The default is CMB-ML's LCDM + neutrino-mass chains; each chain set gets its own folder,
+    so fetching both never mixes chains of different lengths."""
+    mnu = {"H0": b"1 70.0\n2 69.5\n3 69.9\n", "mnu": b"1 0.3\n2 0.1\n3 0.2\n"}
+    lcdm = {"H0": b"1 71.0\n2 70.5\n", "omegach2": b"1 0.1138\n2 0.1142\n"}
+    file_server.put("wmap_lcdm_mnu_wmap9_chains_v5.tar.gz", make_tar_gz(mnu))
+    file_server.put("wmap_lcdm_wmap9_chains_v5.tar.gz", make_tar_gz(lcdm))
     dest = tmp_path / "wmap9_chains"
+    script = load_script("get_wmap_chains")
 
-    status = load_script("get_wmap_chains").main(
-        ["--dest", str(dest), "--base-url", file_server.url, "--no-progress"]
-    )
+    status = script.main(["--dest", str(dest), "--base-url", file_server.url, "--no-progress"])
 
     assert status == 0
-    for name, data in members.items():
-        assert (dest / name).read_bytes() == data
-    assert (dest / "wmap_lcdm_wmap9_chains_v5.tar.gz").exists()
+    for name, data in mnu.items():
+        assert (dest / "lcdm_mnu" / name).read_bytes() == data
+    assert not (dest / "lcdm").exists()
+    assert file_server.requests("wmap_lcdm_wmap9_chains_v5.tar.gz") == []
+
+    opts = ["--only", "lcdm", "lcdm_mnu", "--no-progress"]
+    assert script.main(["--dest", str(dest), "--base-url", file_server.url, *opts]) == 0
+    for name, data in lcdm.items():
+        assert (dest / "lcdm" / name).read_bytes() == data
+    assert (dest / "lcdm_mnu" / "H0").read_bytes() == mnu["H0"]  # not overwritten by lcdm's
+    assert not (dest / "lcdm_mnu" / "omegach2").exists()
 
 
 def _sim_archive(split: str, sim: int) -> bytes:
@@ -110,7 +121,7 @@ def test_get_dataset(file_server, tmp_path):
         "token": "x",
     }
     records["Test_sim0001"]["archive_sha1"] = "0" * 40  # corrupt record: must not be fetched
-    file_server.put("upload_records_I_128_1450.json", json.dumps(records).encode())
+    file_server.put("upload_records_CMB-ML_128_1450.json", json.dumps(records).encode())
     dest = tmp_path / "CMB_ML_128_1450"
 
     opts = "--dataset CMB_ML_128_1450 --splits Train Test --n-sims 1 --extras Logs --no-progress"
@@ -126,6 +137,38 @@ def test_get_dataset(file_server, tmp_path):
     assert not (dest / "Simulation" / "Train" / "sim0001").exists()
     assert not list(dest.glob("*.tar.gz"))  # archives removed after extraction
     assert file_server.requests("Test_sim0001.tar.gz") == []
+
+
+@pytest.mark.parametrize(
+    "served", ["upload_records_CMB-ML_128_1450.json", "upload_records_I_128_1450.json"]
+)
+def test_get_dataset_accepts_both_record_names(file_server, tmp_path, served):
+    """CMB-ML renamed its records (I_128 -> CMB-ML_128); either name on the server works."""
+    data = _sim_archive("Test", 0)
+    file_server.put("Test_sim0000.tar.gz", data)
+    record = {"tar_size": len(data), "archive_sha1": hashlib.sha1(data).hexdigest()}
+    records = {"Test_sim0000": {**record, "file_name": "Test_sim0000.tar.gz"}}
+    file_server.put(served, json.dumps(records).encode())
+    dest = tmp_path / "ds"
+
+    status = load_script("get_dataset").main(
+        ["--dest", str(dest), "--base-url", file_server.url, "--splits", "Test", "--no-progress"]
+    )
+
+    assert status == 0
+    assert (dest / "Simulation/Test/sim0000/obs_100_map.fits").read_bytes() == payload(700, 0)
+
+
+def test_get_dataset_records_not_found_names_every_candidate(file_server, tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        status = load_script("get_dataset").main(
+            ["--dest", str(tmp_path / "ds"), "--base-url", file_server.url, "--no-progress"]
+        )
+    assert status == 1
+    message = caplog.records[-1].getMessage()
+    assert "upload_records_CMB-ML_128_1450.json" in message
+    assert "upload_records_I_128_1450.json" in message
+    assert "network" not in message
 
 
 def test_get_dataset_wrong_checksum_fails_cleanly(file_server, tmp_path, caplog):

@@ -9,14 +9,20 @@ from typing import Any, ClassVar
 import numpy as np
 from omegaconf import OmegaConf
 
+from cmbml.analysis import spectra
+from cmbml.analysis.master import Coupling
 from cmbml.analysis.postprocess import Resolution
+from cmbml.analysis.published import read_camb_spectrum, wmap_cosmology
 from cmbml.analysis.tables import epoch_label
-from cmbml.core import ConfigError, Stage
+from cmbml.core import ConfigError, MissingInputError, Stage
 from cmbml.core.catalog import placeholders
+from cmbml.core.provenance import fingerprint
 
-__all__ = ["AnalysisStage", "resolution"]
+__all__ = ["PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
 
 ANALYSIS = "model.analysis"
+PROTOCOLS = ("matched", "published")
+"""Scoring protocols: the truth brought to the prediction's resolution, or CMB-ML's."""
 _MISSING = object()
 
 
@@ -27,6 +33,20 @@ def resolution(node: Any, key: str) -> Resolution:
     return Resolution(float(node["fwhm_arcmin"]), bool(node["pixwin"]))
 
 
+def protocol_of(cfg) -> str:
+    """``model.analysis.protocol``, checked."""
+    protocol = OmegaConf.select(cfg, f"{ANALYSIS}.protocol", default="matched")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"{ANALYSIS}.protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    return str(protocol)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_coupling(path: str, digest: str) -> Coupling:
+    """The coupling matrices of a file, cached per process by content (inverses included)."""
+    return Coupling(np.load(path))
+
+
 class AnalysisStage(Stage):
     """Base of the analysis stages of one method.
 
@@ -35,7 +55,8 @@ class AnalysisStage(Stage):
     ``{working}`` in every catalog path of this stage), ``prediction`` (catalog entry of the
     predicted CMB map, with ``{split}``, ``{sim}`` and, for trained models, ``{epoch}``),
     ``beam`` (``{fwhm_arcmin, pixwin}`` of the prediction) and ``epochs`` (list; ``[null]`` for a
-    method without epochs). Analysis runs on the Test splits, inference-capped.
+    method without epochs). Analysis runs on the Test splits, inference-capped, under the
+    scoring protocol ``model.analysis.protocol``.
     """
 
     splits = ("Test",)
@@ -55,8 +76,9 @@ class AnalysisStage(Stage):
 
     @property
     def config_keys(self) -> tuple[str, ...]:  # type: ignore[override]
-        """The analysis settings this stage uses and the method's entry."""
-        return (*(f"{ANALYSIS}.{k}" for k in self.analysis_keys), self.method_key)
+        """The protocol, the analysis settings this stage uses and the method's entry."""
+        keys = ("protocol", *self.analysis_keys)
+        return (*(f"{ANALYSIS}.{k}" for k in keys), self.method_key)
 
     @property
     def method_key(self) -> str:
@@ -99,9 +121,30 @@ class AnalysisStage(Stage):
         return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
     @property
+    def protocol(self) -> str:
+        """The scoring protocol (``matched`` or ``published``)."""
+        return protocol_of(self.cfg)
+
+    @property
     def epochs(self) -> list:
         """Epochs of the method (``None`` for a method without epochs)."""
         return list(self.method["epochs"])
+
+    def resolutions(self) -> tuple[Resolution, Resolution]:
+        """Resolutions of the post-processed truth and prediction under the protocol."""
+        if self.protocol == "matched":
+            common = resolution(self.option("common_beam"), f"{ANALYSIS}.common_beam")
+            return common, common
+        truth = resolution(self.option("truth_beam"), f"{ANALYSIS}.truth_beam")
+        return truth, resolution(self.method["beam"], f"{self.method_key}.beam")
+
+    def metric_lmax(self) -> int:
+        """Last multipole of the spectrum metrics: where the transfer functions divided out of
+        the spectra keep ``b_l² >= model.analysis.beam_floor``, at most ``model.analysis.lmax``."""
+        nside = int(self.cfg.scenario.nside)
+        lmax = int(self.option("lmax"))
+        windows = [spectra.window_function(nside, lmax, r) for r in self.resolutions()]
+        return spectra.floor_lmax(np.minimum(*windows), float(self.option("beam_floor")), lmax)
 
     def path(self, name: str, /, **values: Any) -> Path:
         """Catalog path with ``{working}`` defaulting to the method's working directory and
@@ -137,3 +180,40 @@ class AnalysisStage(Stage):
         """Read a mask map (``(npix,)``, first field), checked against ``scenario.nside``."""
         data = self.read(name, options={"nside": int(self.cfg.scenario.nside)})
         return data if data.ndim == 1 else data[0]
+
+    def read_coupling(self) -> Coupling:
+        """The coupling matrices of the analysis weight (``analysis_coupling``), cached."""
+        path = self.path("analysis_coupling")
+        self.read_paths[path] = None
+        if not path.is_file():
+            self.read("analysis_coupling")  # raises, naming the stage that writes it
+        return _load_coupling(str(path), fingerprint(path).digest)
+
+    def read_theory(self, split: str, sim: int, lmax: int) -> np.ndarray:
+        """Theory D_l^TT (uK_CMB², l = 2 .. lmax) of a simulation: cmbml's ``cmb_spectrum``, or
+        a published dataset's ``cmb_ps_fid`` (CAMB text)."""
+        if self.exists("cmb_spectrum", split=split, sim=sim):
+            source = str(self.path("cmb_spectrum", split=split, sim=sim))
+            return spectra.theory_dl(self.read("cmb_spectrum", split=split, sim=sim), lmax, source)
+        if self.exists("cmb_ps_fid", split=split, sim=sim):
+            source = str(self.path("cmb_ps_fid", split=split, sim=sim))
+            table = read_camb_spectrum(self.read("cmb_ps_fid", split=split, sim=sim), source)
+            return spectra.theory_dl(table, lmax, source)
+        raise MissingInputError(
+            f"stage '{self.name}' needs the theory spectrum of {split} sim {sim}: neither "
+            f"{self.path('cmb_spectrum', split=split, sim=sim)} (python main_sims.py) nor "
+            f"{self.path('cmb_ps_fid', split=split, sim=sim)} (a published dataset, "
+            "python get_data/get_dataset.py) exists"
+        )
+
+    def read_cosmology(self, split: str, sim: int) -> dict[str, float]:
+        """Numeric CAMB parameters of a simulation (``cosmo_params`` or a published
+        ``wmap_params``); empty when the dataset has neither."""
+        if self.exists("cosmo_params", split=split, sim=sim):
+            camb = self.read("cosmo_params", split=split, sim=sim).get("camb") or {}
+            numeric = (int, float)
+            return {k: float(v) for k, v in camb.items() if isinstance(v, numeric)}
+        if self.exists("wmap_params", split=split, sim=sim):
+            source = str(self.path("wmap_params", split=split, sim=sim))
+            return wmap_cosmology(self.read("wmap_params", split=split, sim=sim), source)
+        return {}

@@ -8,6 +8,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from cmbml.analysis import figures, tables
+from cmbml.analysis.stages.base import protocol_of
 from cmbml.analysis.stages.power_spectra import PS_METRICS
 from cmbml.core import ConfigError, Stage
 
@@ -15,20 +16,21 @@ __all__ = ["AnalysisCompare"]
 
 
 class AnalysisCompare(Stage):
-    """Leaderboard of several methods' analyses of the same dataset.
+    """Leaderboard of several methods' analyses of the same dataset under one scoring protocol.
 
     ``model.analysis.compare.models`` lists ``{model, working, epoch}`` (display name, the
     method's working directory, the epoch to compare; ``null`` for methods without epochs);
-    ``model.analysis.compare.split`` names the analysed split. One row per method, columns
-    ``model`` then ``<metric>_mean``, ``<metric>_std``; Markdown and LaTeX put the best value of
-    each column in bold. A method whose summary is missing raises ``FileNotFoundError`` naming
-    the method and the file.
+    ``model.analysis.compare.split`` names the analysed split; ``model.analysis.protocol`` the
+    protocol (every method's summary must carry it). One row per method, columns ``model``,
+    ``protocol`` then ``<metric>_mean``, ``<metric>_std``; Markdown and LaTeX name the protocol
+    in a caption and put the best value of each column in bold. A method whose summary is
+    missing raises ``FileNotFoundError`` naming the method and the file.
 
     The methods' results may come from other runs, so the stage declares no catalog ``inputs``;
     the files it reads are recorded as the inputs of its unit like any other, so a changed method
     result recomputes the comparison, in the same run when that method ran before it.
 
-    Config: ``model.analysis.compare``, ``model.analysis.pixel_metrics``. Reads
+    Config: ``model.analysis.{compare, pixel_metrics, protocol}``. Reads
     ``analysis_pixel_summary``, ``analysis_ps_summary`` (split, working) and
     ``analysis_ps_mean`` (split, working, epoch) of each method; writes ``comparison_pixel``,
     ``comparison_pixel_md``, ``comparison_pixel_tex``, the same three ``comparison_ps*`` entries
@@ -46,7 +48,11 @@ class AnalysisCompare(Stage):
         "comparison_ps_tex",
         "comparison_fig_spectra",
     )
-    config_keys = ("model.analysis.compare", "model.analysis.pixel_metrics")
+    config_keys = (
+        "model.analysis.compare",
+        "model.analysis.pixel_metrics",
+        "model.analysis.protocol",
+    )
 
     def _models(self) -> tuple[str, list[dict]]:
         node = OmegaConf.select(self.cfg, "model.analysis.compare")
@@ -84,19 +90,21 @@ class AnalysisCompare(Stage):
     def run(self) -> None:
         """Write the pixel and power-spectrum leaderboards and the spectra overlay."""
         files = self._method_files()
+        protocol = protocol_of(self.cfg)
+        caption = tables.protocol_caption(protocol)
         kinds = {"pixel": list(self.cfg.model.analysis.pixel_metrics), "ps": list(PS_METRICS)}
         for kind, metrics in kinds.items():
             entries = [
                 (f["model"], self._method_file(f["model"], f[kind]), f["epoch"]) for f in files
             ]
-            board = tables.build_leaderboard(entries, metrics)
+            board = tables.build_leaderboard(entries, metrics, protocol)
             self.write(f"comparison_{kind}", board)
-            self.write(f"comparison_{kind}_md", tables.to_markdown(board, "model"))
-            self.write(f"comparison_{kind}_tex", tables.to_latex(board, "model"))
+            self.write(f"comparison_{kind}_md", tables.to_markdown(board, "model", caption=caption))
+            self.write(f"comparison_{kind}_tex", tables.to_latex(board, "model", caption=caption))
         spectra = {
             f["model"]: pd.read_csv(self._method_file(f["model"], f["spectra"])) for f in files
         }
-        title = f"{self.cfg.dataset_name}, {self._models()[0]}"
+        title = f"{self.cfg.dataset_name}, {self._models()[0]}, protocol {protocol}"
         self.write("comparison_fig_spectra", figures.plot_spectra_overlay(spectra, title=title))
 
     def _method_file(self, model: str, path: Path) -> Path:

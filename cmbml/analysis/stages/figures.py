@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from cmbml.analysis import figures, spectra
 from cmbml.analysis.stages.base import AnalysisStage
+from cmbml.analysis.stages.summaries import metric_columns
 from cmbml.analysis.tables import epoch_label
 
 __all__ = ["AnalysisFigures"]
@@ -16,12 +17,14 @@ class AnalysisFigures(AnalysisStage):
 
     For the first ``model.analysis.n_show_cap`` simulations of each analysed split and every
     epoch: truth / prediction / difference maps (Planck colour map, masked pixels grey) and the
-    power spectrum with the theory's cosmic-variance band and a residual panel. For each split:
-    histograms of the pixel and power-spectrum metrics over simulations.
+    power spectrum (log axis) with the theory's cosmic-variance band and a fractional residual
+    panel, the multipoles beyond the beam floor shaded. For each split: histograms of the pixel
+    and power-spectrum metrics over simulations. Titles name the scoring protocol.
 
-    Config: ``model.analysis.{n_show_cap, bin_width}`` and the method entry. Reads
-    ``analysis_truth_pp``, ``analysis_prediction_pp``, ``analysis_spectra``, ``mask``,
-    ``mask_apod``, ``analysis_pixel_table``, ``analysis_ps_table``; writes ``analysis_fig_maps``
+    Config: ``model.analysis.{protocol, n_show_cap, bin_width, lmax, beam_floor}`` and the
+    method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp``, ``analysis_spectra``,
+    ``analysis_mask``, ``analysis_mask_apod``, ``analysis_pixel_table``, ``analysis_ps_table``;
+    writes ``analysis_fig_maps``
     and ``analysis_fig_ps`` (split, sim, epoch), ``analysis_fig_pixel_dist`` and
     ``analysis_fig_ps_dist`` (split). The catalog's figure handler writes PNG and PDF.
     """
@@ -33,8 +36,8 @@ class AnalysisFigures(AnalysisStage):
         "analysis_truth_pp",
         "analysis_prediction_pp",
         "analysis_spectra",
-        "mask",
-        "mask_apod",
+        "analysis_mask",
+        "analysis_mask_apod",
         "analysis_pixel_table",
         "analysis_ps_table",
     )
@@ -44,16 +47,23 @@ class AnalysisFigures(AnalysisStage):
         "analysis_fig_pixel_dist",
         "analysis_fig_ps_dist",
     )
-    analysis_keys = ("n_show_cap", "bin_width")
+    analysis_keys = (
+        "n_show_cap",
+        "bin_width",
+        "lmax",
+        "beam_floor",
+        "common_beam",
+        "truth_beam",
+    )
 
     def run(self) -> None:
         """Draw and write every figure."""
         sims = defaultdict(list)
         for split, sim in self.units():
             sims[split].append(sim)
-        mask = self.read_mask("mask")
-        fsky = spectra.effective_fsky(self.read_mask("mask_apod") * (mask > 0))
-        name = self.method["name"]
+        mask = self.read_mask("analysis_mask")
+        fsky = spectra.effective_fsky(self.read_mask("analysis_mask_apod"))
+        name = f"{self.method['name']} ({self.protocol} protocol)"
         for split, split_sims in sims.items():
             for sim in split_sims[: int(self.option("n_show_cap"))]:
                 truth = self.read_field("analysis_truth_pp", split=split, sim=sim)
@@ -71,7 +81,7 @@ class AnalysisFigures(AnalysisStage):
                     )
             for kind in ("pixel", "ps"):
                 rows = self.read(f"analysis_{kind}_table", split=split)
-                metrics = [c for c in rows.columns if c not in ("sim", "epoch")]
+                metrics = metric_columns(rows)
                 fig = figures.plot_metric_distributions(rows, metrics, title=f"{name}, {split}")
                 self.write(f"analysis_fig_{kind}_dist", fig, split=split)
 
@@ -85,5 +95,11 @@ class AnalysisFigures(AnalysisStage):
         }
         sigma = spectra.knox_sigma(table["theory"].to_numpy(), edges, fsky, lmin=int(ell[0]))
         return figures.plot_power_spectrum(
-            ell, table["theory"].to_numpy(), spectra.bin_centres(edges), binned, sigma, title=title
+            ell,
+            table["theory"].to_numpy(),
+            spectra.bin_centres(edges),
+            binned,
+            sigma,
+            ell_max=self.metric_lmax(),
+            title=title,
         )

@@ -14,20 +14,21 @@ __all__ = ["AnalysisPixelMetrics"]
 class AnalysisPixelMetrics(AnalysisStage):
     """Pixel metrics between the post-processed truth and prediction on the unmasked pixels.
 
-    Config: ``model.analysis.pixel_metrics`` (names from :mod:`cmbml.analysis.metrics`) and the
-    method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp`` and ``mask``; writes
-    ``analysis_pixel_metrics`` (split, sim): a CSV with one row per epoch (columns ``sim``,
-    ``epoch``, then one per metric).
+    The definitions are scikit-learn's and scikit-image's, as CMB-ML uses them (see
+    :mod:`cmbml.analysis.metrics`). Config: ``model.analysis.{protocol, pixel_metrics}`` and the
+    method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp`` and ``analysis_mask``;
+    writes ``analysis_pixel_metrics`` (split, sim): a CSV with one row per epoch (columns
+    ``sim``, ``epoch``, then one per metric).
     """
 
     name = "analysis_pixel_metrics"
-    fixed_inputs = ("analysis_truth_pp", "analysis_prediction_pp", "mask")
+    fixed_inputs = ("analysis_truth_pp", "analysis_prediction_pp", "analysis_mask")
     outputs = ("analysis_pixel_metrics",)
     analysis_keys = ("pixel_metrics",)
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write the metrics table of (split, sim)."""
-        good = self.read_mask("mask") > 0
+        good = self.read_mask("analysis_mask") > 0
         truth = self.read_field("analysis_truth_pp", split=split, sim=sim)[good]
         names = list(self.option("pixel_metrics"))
         rows = []

@@ -1,4 +1,4 @@
-"""Stage ``analysis_postprocess``: truth and prediction at a common resolution, masked."""
+"""Stage ``analysis_postprocess``: truth and prediction post-processed by the scoring protocol."""
 
 from __future__ import annotations
 
@@ -11,30 +11,30 @@ __all__ = ["AnalysisPostProcess"]
 class AnalysisPostProcess(AnalysisStage):
     """Common post-processing of one simulation's truth and the method's predictions.
 
-    Both maps are brought to ``model.analysis.common_beam`` (the truth from
-    ``model.analysis.truth_beam``, the prediction from the method's ``beam``), the monopole and
-    dipole fitted on the unmasked pixels are removed and masked pixels are set to zero.
+    ``matched`` protocol: both maps are brought to ``model.analysis.common_beam`` (the truth
+    from ``model.analysis.truth_beam``, the prediction from the method's ``beam``) and kept to
+    l <= ``model.analysis.lmax_compare``. ``published`` protocol: no filtering. Then the
+    monopole and dipole fitted on the unmasked pixels are removed and masked pixels set to zero.
 
-    Config: ``model.analysis.{field, common_beam, truth_beam, lmax_rebeam, niter}`` and the
-    method entry. Reads ``cmb_map`` (split, sim), ``mask`` and the method's prediction (split,
-    sim[, epoch]); writes ``analysis_truth_pp`` (split, sim) and ``analysis_prediction_pp``
-    (split, sim, epoch), in uK_CMB.
+    Config: ``model.analysis.{protocol, field, common_beam, truth_beam, lmax_compare, niter}``
+    and the method entry. Reads ``cmb_map`` (split, sim), ``analysis_mask`` and the method's
+    prediction (split, sim[, epoch]); writes ``analysis_truth_pp`` (split, sim) and
+    ``analysis_prediction_pp`` (split, sim, epoch), in uK_CMB.
     """
 
     name = "analysis_postprocess"
-    fixed_inputs = ("cmb_map", "mask")
+    fixed_inputs = ("cmb_map", "analysis_mask")
     reads_prediction = True
     outputs = ("analysis_truth_pp", "analysis_prediction_pp")
-    analysis_keys = ("field", "common_beam", "truth_beam", "lmax_rebeam", "niter")
+    analysis_keys = ("field", "common_beam", "truth_beam", "lmax_compare", "niter")
 
     def process_sim(self, split: str, sim: int) -> None:
         """Post-process the truth and every epoch's prediction of (split, sim)."""
         truth = self.read_field("cmb_map", split=split, sim=sim)
-        mask = self.read_mask("mask")
+        mask = self.read_mask("analysis_mask")
         common = resolution(self.option("common_beam"), "model.analysis.common_beam")
         truth_res = resolution(self.option("truth_beam"), "model.analysis.truth_beam")
         pred_res = resolution(self.method["beam"], f"{self.method_key}.beam")
-        lmax = self.option("lmax_rebeam")
         for epoch in self.epochs:
             prediction = self.read_field(
                 self.method["prediction"], split=split, sim=sim, epoch=epoch
@@ -46,7 +46,8 @@ class AnalysisPostProcess(AnalysisStage):
                 prediction_resolution=pred_res,
                 common_resolution=common,
                 truth_resolution=truth_res,
-                lmax=None if lmax is None else int(lmax),
+                protocol=self.protocol,
+                lmax_compare=int(self.option("lmax_compare")),
                 niter=int(self.option("niter")),
             )
             self.write("analysis_prediction_pp", pred_pp, split=split, sim=sim, epoch=epoch)

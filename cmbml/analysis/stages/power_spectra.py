@@ -1,4 +1,4 @@
-"""Stage ``analysis_power_spectra``: masked D_l of truth, prediction and residual; metrics."""
+"""Stage ``analysis_power_spectra``: MASTER D_l of truth, prediction and residual; metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cmbml.analysis import spectra
-from cmbml.analysis.stages.base import AnalysisStage, resolution
+from cmbml.analysis.stages.base import AnalysisStage
 from cmbml.analysis.tables import epoch_label
 
 __all__ = ["PS_METRICS", "AnalysisPowerSpectra"]
@@ -16,24 +16,30 @@ PS_METRICS: tuple[str, ...] = (
     *(f"real_{m}" for m in spectra.SPECTRUM_METRICS),
     "residual_dl",
 )
-"""Columns of ``analysis_ps_metrics`` besides ``sim`` and ``epoch``."""
+"""Columns of ``analysis_ps_metrics`` that are metrics (besides ``sim``, ``epoch``, ``ell_max``
+and the simulation's cosmology, ``cosmo_<CAMB name>``)."""
 
 
 class AnalysisPowerSpectra(AnalysisStage):
     """Power spectra of the post-processed maps and their metrics over l bins.
 
-    The pseudo-C_l of truth, prediction and residual (prediction - truth) under the apodised mask
-    (``mask_apod`` times the binary ``mask``), normalised by mean(mask²), with the common beam
-    and pixel window deconvolved, as D_l for l = 2 .. ``model.analysis.lmax``. The binned
+    MASTER spectra (:func:`cmbml.analysis.spectra.masked_spectra`) of truth, prediction and
+    residual (prediction - truth) under the apodised analysis mask, each map's transfer function
+    under the protocol divided out, as D_l for l = 2 .. ``model.analysis.lmax``. The binned
     (``model.analysis.bin_width``) prediction D_l is compared with the binned theory D_l^TT of
     the simulation (``theory_*`` metrics) and with the binned D_l of the truth map, the
-    realisation (``real_*`` metrics); see :data:`cmbml.analysis.spectra.SPECTRUM_METRICS`.
-    ``residual_dl`` is the mean over l of the residual map's D_l (uK_CMB²).
+    realisation (``real_*`` metrics), on l = 2 .. ``ell_max``: the last multipole where the
+    transfer functions keep ``b_l² >= model.analysis.beam_floor``. ``residual_dl`` is the mean
+    over those multipoles of the residual map's D_l (uK_CMB²).
 
-    Config: ``model.analysis.{common_beam, lmax, bin_width, niter}`` and the method entry. Reads
-    ``analysis_truth_pp``, ``analysis_prediction_pp``, ``mask``, ``mask_apod``,
-    ``cmb_spectrum`` (split, sim); writes ``analysis_spectra`` (split, sim, epoch: columns
-    ``ell``, ``theory``, ``truth``, ``prediction``, ``residual`` in uK_CMB²) and
+    The theory is cmbml's ``cmb_spectrum`` or, in a published CMB-ML dataset, ``cmb_ps_fid``
+    (CAMB text); the cosmology (``cosmo_params`` or ``wmap_params``) is copied into the rows.
+
+    Config: ``model.analysis.{protocol, common_beam, truth_beam, lmax, bin_width, beam_floor}``
+    and the method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp``,
+    ``analysis_mask_apod``, ``analysis_coupling``, ``cmb_spectrum`` or ``cmb_ps_fid``,
+    ``cosmo_params`` or ``wmap_params`` (split, sim); writes ``analysis_spectra`` (split, sim,
+    epoch: columns ``ell``, ``theory``, ``truth``, ``prediction``, ``residual`` in uK_CMB²) and
     ``analysis_ps_metrics`` (split, sim: one row per epoch).
     """
 
@@ -41,23 +47,29 @@ class AnalysisPowerSpectra(AnalysisStage):
     fixed_inputs = (
         "analysis_truth_pp",
         "analysis_prediction_pp",
-        "mask",
-        "mask_apod",
+        "analysis_mask_apod",
+        "analysis_coupling",
         "cmb_spectrum",
+        "cmb_ps_fid",
+        "cosmo_params",
+        "wmap_params",
     )
     outputs = ("analysis_spectra", "analysis_ps_metrics")
-    analysis_keys = ("common_beam", "lmax", "bin_width", "niter")
+    analysis_keys = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor")
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write the spectra of every epoch and the metrics table of (split, sim)."""
         lmax = int(self.option("lmax"))
-        common = resolution(self.option("common_beam"), "model.analysis.common_beam")
-        weight = self.read_mask("mask_apod") * (self.read_mask("mask") > 0)
-        source = str(self.path("cmb_spectrum", split=split, sim=sim))
-        theory = spectra.theory_dl(self.read("cmb_spectrum", split=split, sim=sim), lmax, source)
+        truth_res, pred_res = self.resolutions()
+        weight = self.read_mask("analysis_mask_apod")
+        coupling = self.read_coupling()
+        theory = self.read_theory(split, sim, lmax)
+        cosmology = {f"cosmo_{k}": v for k, v in self.read_cosmology(split, sim).items()}
         truth = self.read_field("analysis_truth_pp", split=split, sim=sim)
-        edges = spectra.bin_edges(spectra.LMIN, lmax, int(self.option("bin_width")))
-        theory_b = spectra.bin_spectrum(theory, edges)
+        ell_max = self.metric_lmax()
+        edges = spectra.bin_edges(spectra.LMIN, ell_max, int(self.option("bin_width")))
+        used = slice(0, ell_max - spectra.LMIN + 1)
+        theory_b = spectra.bin_spectrum(theory[used], edges)
         rows = []
         for epoch in self.epochs:
             pred = self.read_field("analysis_prediction_pp", split=split, sim=sim, epoch=epoch)
@@ -66,9 +78,9 @@ class AnalysisPowerSpectra(AnalysisStage):
                 pred,
                 weight,
                 lmax=lmax,
-                fwhm_arcmin=common.fwhm_arcmin,
-                pixwin=common.pixwin,
-                niter=int(self.option("niter")),
+                truth_resolution=truth_res,
+                prediction_resolution=pred_res,
+                coupling=coupling,
             )
             table = pd.DataFrame(
                 {
@@ -78,15 +90,17 @@ class AnalysisPowerSpectra(AnalysisStage):
                 }
             )
             self.write("analysis_spectra", table, split=split, sim=sim, epoch=epoch)
-            pred_b = spectra.bin_spectrum(spec["prediction"], edges)
-            truth_b = spectra.bin_spectrum(spec["truth"], edges)
+            pred_b = spectra.bin_spectrum(spec["prediction"][used], edges)
+            truth_b = spectra.bin_spectrum(spec["truth"][used], edges)
             rows.append(
                 {
                     "sim": sim,
                     "epoch": epoch_label(epoch),
+                    "ell_max": ell_max,
                     **spectra.spectrum_metrics(pred_b, theory_b, "theory"),
                     **spectra.spectrum_metrics(pred_b, truth_b, "real"),
-                    "residual_dl": float(np.mean(spec["residual"])),
+                    "residual_dl": float(np.mean(spec["residual"][used])),
+                    **cosmology,
                 }
             )
         self.write("analysis_ps_metrics", pd.DataFrame(rows), split=split, sim=sim)

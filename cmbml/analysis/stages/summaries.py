@@ -10,23 +10,32 @@ import pandas as pd
 from cmbml.analysis import spectra, tables
 from cmbml.analysis.stages.base import AnalysisStage
 
-__all__ = ["AnalysisSummaries"]
+__all__ = ["AnalysisSummaries", "metric_columns"]
+
+ID_COLUMNS = ("sim", "epoch", "ell_max", "protocol")
+
+
+def metric_columns(rows: pd.DataFrame) -> list[str]:
+    """The metric columns of a per-simulation table (not ids, not the ``cosmo_*`` columns)."""
+    return [c for c in rows.columns if c not in ID_COLUMNS and not c.startswith("cosmo_")]
 
 
 class AnalysisSummaries(AnalysisStage):
-    """Summaries over each analysed split.
+    """Summaries over each analysed split, labelled with the scoring protocol.
 
     For pixel metrics and power-spectrum metrics: the table of all per-simulation rows and the
-    mean ± sample standard deviation (ddof = 1) per metric and epoch, as CSV, Markdown and LaTeX
-    (best epoch in bold). For each epoch: the binned D_l averaged over simulations (theory,
-    truth, prediction, residual, with their standard deviations and the Knox cosmic-variance
-    standard deviation of the binned theory for the effective f_sky of the apodised mask).
+    mean ± sample standard deviation (ddof = 1) per metric and epoch, as CSV (with a
+    ``protocol`` column), Markdown and LaTeX (a protocol caption; best epoch in bold). For each
+    epoch: the binned D_l averaged over simulations (theory, truth, prediction, residual, with
+    their standard deviations and the Knox cosmic-variance standard deviation of the binned
+    theory for the effective f_sky of the apodised mask) and the last multipole of the spectrum
+    metrics (``ell_max_metrics``).
 
-    Config: ``model.analysis.{lmax, bin_width}`` and the method entry. Reads
-    ``analysis_pixel_metrics``, ``analysis_ps_metrics``, ``analysis_spectra``, ``mask``,
-    ``mask_apod``; writes (per split) ``analysis_pixel_table``, ``analysis_pixel_summary``,
-    ``analysis_pixel_summary_md``, ``analysis_pixel_summary_tex``, the same four ``analysis_ps_*``
-    entries, and ``analysis_ps_mean`` (split, epoch).
+    Config: ``model.analysis.{protocol, lmax, bin_width, beam_floor}`` and the method entry.
+    Reads ``analysis_pixel_metrics``, ``analysis_ps_metrics``, ``analysis_spectra``,
+    ``analysis_mask_apod``; writes (per split) ``analysis_pixel_table``,
+    ``analysis_pixel_summary``, ``analysis_pixel_summary_md``, ``analysis_pixel_summary_tex``,
+    the same four ``analysis_ps_*`` entries, and ``analysis_ps_mean`` (split, epoch).
     """
 
     name = "analysis_summaries"
@@ -36,8 +45,7 @@ class AnalysisSummaries(AnalysisStage):
         "analysis_pixel_metrics",
         "analysis_ps_metrics",
         "analysis_spectra",
-        "mask",
-        "mask_apod",
+        "analysis_mask_apod",
     )
     outputs = (
         "analysis_pixel_table",
@@ -50,15 +58,15 @@ class AnalysisSummaries(AnalysisStage):
         "analysis_ps_summary_tex",
         "analysis_ps_mean",
     )
-    analysis_keys = ("lmax", "bin_width")
+    analysis_keys = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor")
 
     def run(self) -> None:
         """Write the summaries of every analysed split."""
         sims = defaultdict(list)
         for split, sim in self.units():
             sims[split].append(sim)
-        weight = self.read_mask("mask_apod") * (self.read_mask("mask") > 0)
-        fsky = spectra.effective_fsky(weight)
+        fsky = spectra.effective_fsky(self.read_mask("analysis_mask_apod"))
+        caption = tables.protocol_caption(self.protocol, self.method["name"], self.metric_lmax())
         for split, split_sims in sims.items():
             for kind in ("pixel", "ps"):
                 rows = pd.concat(
@@ -66,15 +74,20 @@ class AnalysisSummaries(AnalysisStage):
                     ignore_index=True,
                 )
                 rows["epoch"] = rows["epoch"].astype(str)
-                metrics = [c for c in rows.columns if c not in ("sim", "epoch")]
-                summary = tables.summarise(rows, metrics, by="epoch")
+                summary = tables.summarise(rows, metric_columns(rows), by="epoch")
+                summary.insert(1, "protocol", self.protocol)
+                rows.insert(2, "protocol", self.protocol)
                 self.write(f"analysis_{kind}_table", rows, split=split)
                 self.write(f"analysis_{kind}_summary", summary, split=split)
                 self.write(
-                    f"analysis_{kind}_summary_md", tables.to_markdown(summary, "epoch"), split=split
+                    f"analysis_{kind}_summary_md",
+                    tables.to_markdown(summary, "epoch", caption=caption),
+                    split=split,
                 )
                 self.write(
-                    f"analysis_{kind}_summary_tex", tables.to_latex(summary, "epoch"), split=split
+                    f"analysis_{kind}_summary_tex",
+                    tables.to_latex(summary, "epoch", caption=caption),
+                    split=split,
                 )
             for epoch in self.epochs:
                 self.write(
@@ -102,4 +115,6 @@ class AnalysisSummaries(AnalysisStage):
             out[c] = values.mean(axis=0)
             out[f"{c}_std"] = values.std(axis=0, ddof=1) if len(sims) > 1 else np.nan
         out["theory_sigma"] = spectra.knox_sigma(np.mean(theory, axis=0), edges, fsky)
+        out["ell_max_metrics"] = self.metric_lmax()
+        out["protocol"] = self.protocol
         return pd.DataFrame(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from omegaconf import OmegaConf
 
 from cmbml.core import Stage
@@ -72,25 +73,26 @@ class PyilcPredict(Stage):
     """Clean each Test simulation with the needlet or harmonic ILC (``model.pyilc.method``).
 
     Reads ``obs_map`` for every band of ``model.pyilc.detectors`` (uK_CMB, at
-    ``scenario.nside``), their beams and centre frequencies from ``detector_table`` and, with
+    ``scenario.nside``), their beams and centre frequencies from the scenario's instrument table
+    (``model.sim.instrument.table``, columns ``band``, ``center_ghz``, ``fwhm_arcmin``,
+    ``has_pol``: no simulation stage is needed, so a downloaded dataset runs as it is) and, with
     ``model.pyilc.use_mask``, the binary ``mask``; runs :func:`cmbml.ilc.needlet_ilc` (``cnilc``)
     or :func:`cmbml.ilc.harmonic_ilc` (``hilc``) with the preset of ``scenario.nside`` and writes
     ``pyilc_cmb_map_pred``: the CMB estimate at the Gaussian beam
     ``model.pyilc.output_fwhm_arcmin`` (uK_CMB; it keeps the inputs' pixel window).
 
     With ``scenario.map_fields=I`` the intensity (field 0) is read and the prediction is one
-    I map. With ``IQU`` the detectors whose ``fields`` column in ``detector_table`` is ``IQU``
-    give I, Q, U (their Q, U enter the E and B ILCs, deprojecting ``model.pyilc.deproject_pol``),
-    the others I only, and the prediction has the three fields I, Q, U (Q, U at the spin-2
-    Gaussian beam of the same FWHM).
+    I map. With ``IQU`` the detectors with ``has_pol`` give I, Q, U (their Q, U enter the E and B
+    ILCs, deprojecting ``model.pyilc.deproject_pol``), the others I only, and the prediction has
+    the three fields I, Q, U (Q, U at the spin-2 Gaussian beam of the same FWHM).
 
-    Config: ``scenario``, ``model.pyilc``.
+    Config: ``scenario``, ``model.pyilc``, ``model.sim.instrument``.
     """
 
     name = "pyilc_predict"
-    inputs = ("obs_map", "detector_table", "mask")
+    inputs = ("obs_map", "mask")
     outputs = ("pyilc_cmb_map_pred",)
-    config_keys = ("scenario", "model.pyilc")
+    config_keys = ("scenario", "model.pyilc", "model.sim.instrument")
     per_sim = True
     splits = ("Test",)
 
@@ -134,7 +136,7 @@ class PyilcPredict(Stage):
             if pol and data.shape[0] != 3:
                 raise BadInputError(
                     f"{self.path('obs_map', split=split, sim=sim, freq=band)}: expected I, Q, U "
-                    f"maps (detector table: {band} GHz has fields IQU), found shape {data.shape}"
+                    f"maps ({band} GHz has Q, U in the instrument table), found shape {data.shape}"
                 )
             maps[k, : 3 if pol else 1] = data
         return maps
@@ -144,38 +146,44 @@ class PyilcPredict(Stage):
     ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray | None]:
         """Bands, centre frequencies (GHz), beam FWHMs (arcmin) of the used detectors and, for
         ``scenario.map_fields=IQU``, which have Q, U (else None)."""
-        table = self.read("detector_table")
+        path = self.asset(
+            self.cfg.model.sim.instrument.table, hint="set model.sim.instrument.table"
+        )
+        table = pd.read_csv(path)
+        absent = [c for c in ("band", "center_ghz", "fwhm_arcmin") if c not in table.columns]
+        if absent:
+            raise BadInputError(f"detector table {path} lacks column(s) {absent}")
         bands = [int(b) for b in model["detectors"]]
         missing = [b for b in bands if b not in set(table["band"].astype(int))]
         if missing:
             raise BadInputError(
                 f"model.pyilc.detectors {missing} are not in the detector table "
-                f"{self.path('detector_table')} (bands {table['band'].tolist()})"
+                f"{path} (bands {table['band'].tolist()})"
             )
         rows = table.set_index(table["band"].astype(int)).loc[bands]
         return (
             bands,
             rows["center_ghz"].to_numpy(float),
             rows["fwhm_arcmin"].to_numpy(float),
-            self._polarised(rows),
+            self._polarised(rows, path),
         )
 
-    def _polarised(self, rows) -> np.ndarray | None:
-        """``(n_det,)`` whether each detector has Q, U (``fields`` column), for IQU scenarios."""
+    def _polarised(self, rows, path) -> np.ndarray | None:
+        """``(n_det,)`` whether each detector has Q, U (``has_pol`` column), for IQU scenarios."""
         map_fields = str(self.cfg.scenario.map_fields)
         if map_fields == "I":
             return None
         if map_fields != "IQU":
             raise ConfigError(f"scenario.map_fields must be 'I' or 'IQU', got {map_fields!r}")
-        if "fields" not in rows.columns:
+        if "has_pol" not in rows.columns:
             raise BadInputError(
-                f"{self.path('detector_table')}: no 'fields' column (I or IQU per detector), "
-                "needed with scenario.map_fields=IQU"
+                f"{path}: no 'has_pol' column (1 for detectors with Q, U), needed with "
+                "scenario.map_fields=IQU"
             )
-        polarised = (rows["fields"].astype(str) == "IQU").to_numpy()
+        polarised = rows["has_pol"].astype(bool).to_numpy()
         if not polarised.any():
             raise ConfigError(
                 f"scenario.map_fields=IQU but none of model.pyilc.detectors {rows.index.tolist()} "
-                f"has Q, U in {self.path('detector_table')}"
+                f"has Q, U in {path}"
             )
         return polarised

@@ -1,0 +1,95 @@
+"""The analysis mask: the Planck NILC confidence mask (TMASK) as CMB-ML uses it, and its weight.
+
+CMB-ML's analysis (``basic_analysis.yaml``) keeps the pixels where the ``TMASK`` column of the
+Planck 2018 NILC CMB map (``COM_CMB_IQU-nilc_2048_R3.00_full.fits``), averaged to the map's
+nside, is at least 0.9 (the threshold of Planck 2015 results IX). :func:`planck_tmask` does the
+same; :func:`apodize` turns a binary mask into the weight of the power spectra with pspy's C1
+window (``(1 - cos(pi d / d_apo)) / 2`` at distance ``d`` from the nearest masked pixel).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import healpy as hp
+import numpy as np
+
+from cmbml.core.errors import BadInputError
+
+__all__ = ["apodize", "planck_tmask"]
+
+
+def planck_tmask(
+    path: str | Path, nside: int, *, column: str = "TMASK", threshold: float = 0.9
+) -> np.ndarray:
+    """Binary mask from a column of a Planck HEALPix table, averaged to ``nside``, thresholded.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file with a binary-table HDU holding ``column`` (RING or NESTED, any nside).
+    nside : int
+        Output resolution (RING).
+    column : str
+        Mask column (``TMASK`` in the NILC CMB map file).
+    threshold : float
+        Pixels whose averaged value is >= ``threshold`` are kept.
+
+    Returns
+    -------
+    np.ndarray
+        ``(12 nside^2,)`` float64, 1 kept and 0 masked.
+
+    Raises
+    ------
+    BadInputError
+        The file has no such column, or the column is not a HEALPix map.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    with fits.open(path, memmap=True) as hdul:
+        tables = [h for h in hdul[1:] if getattr(h, "columns", None) is not None]
+        found = [h for h in tables if column in h.columns.names]
+        if not found:
+            names = sorted({n for h in tables for n in h.columns.names})
+            raise BadInputError(f"{path} has no column {column!r} (columns: {names})")
+        hdu = found[0]
+        values = np.asarray(hdu.data[column], dtype=np.float64).ravel()
+        ordering = str(hdu.header.get("ORDERING", "RING")).strip().upper()
+    if not hp.isnpixok(values.size) or ordering not in ("RING", "NESTED"):
+        raise BadInputError(
+            f"{path} ({column}): {values.size} values in {ordering} ordering is not a HEALPix map"
+        )
+    mean = hp.ud_grade(values, int(nside), order_in=ordering, order_out="RING")
+    return np.where(mean >= threshold, 1.0, 0.0)
+
+
+def apodize(binary: np.ndarray, radius_deg: float) -> np.ndarray:
+    """pspy's C1 apodisation of a binary RING mask (0 where masked, 1 beyond ``radius_deg``).
+
+    Parameters
+    ----------
+    binary : np.ndarray
+        ``(npix,)`` mask of zeros and ones.
+    radius_deg : float
+        Apodisation radius, degrees (0: the binary mask itself).
+
+    Returns
+    -------
+    np.ndarray
+        ``(npix,)`` weight in [0, 1].
+    """
+    binary = np.asarray(binary, dtype=np.float64)
+    if not np.isin(binary, (0.0, 1.0)).all():
+        raise ValueError("apodize needs a binary mask of zeros and ones")
+    if radius_deg < 0:
+        raise ValueError(f"apodisation radius must be >= 0 deg, got {radius_deg}")
+    if radius_deg == 0 or binary.all():
+        return binary.copy()
+    from pspy import so_map, so_window
+
+    template = so_map.healpix_template(ncomp=1, nside=hp.npix2nside(binary.size))
+    template.data[:] = binary
+    window = so_window.create_apodization(template, "C1", float(radius_deg)).data
+    return np.clip(np.asarray(window, dtype=np.float64), 0.0, 1.0) * binary

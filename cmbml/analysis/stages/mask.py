@@ -1,0 +1,90 @@
+"""Stage ``analysis_mask``: the analysis mask of a dataset, its weight and coupling matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from cmbml.analysis.mask import apodize, planck_tmask
+from cmbml.analysis.master import Coupling
+from cmbml.analysis.stages.base import PROTOCOLS, protocol_of
+from cmbml.core import BadInputError, ConfigError, Stage
+
+__all__ = ["PLANCK_HINT", "AnalysisMask"]
+
+PLANCK_HINT = "get it with: python get_data/get_planck_assets.py --only nilc"
+SOURCES = ("auto", "dataset", "planck")
+
+
+class AnalysisMask(Stage):
+    """The binary mask every analysis of this dataset and protocol uses, and its weight.
+
+    ``model.analysis.mask.source`` picks the binary mask: ``dataset`` (the simulation's
+    ``mask``, from ``main_sims.py``), ``planck`` (the ``column`` of ``planck_file``, averaged to
+    ``scenario.nside`` and kept where >= ``threshold``: CMB-ML's TMASK >= 0.9) or ``auto``: for
+    the ``matched`` protocol the dataset's mask when it exists, else the Planck one; for the
+    ``published`` protocol the Planck one when its file exists, else the dataset's. A missing
+    Planck file names the command that fetches it. The weight of the power spectra is the C1
+    apodisation over ``apodization_deg``; its TT mode-coupling matrix is computed once here.
+
+    Config: ``scenario.nside``, ``model.analysis.{protocol, mask}``. Reads ``mask`` (when
+    the dataset's is used) or the Planck file (an external asset); writes ``analysis_mask``,
+    ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
+    """
+
+    name = "analysis_mask"
+    inputs = ("mask",)
+    outputs = ("analysis_mask", "analysis_mask_apod", "analysis_coupling", "analysis_mask_info")
+    config_keys = ("scenario.nside", "model.analysis.protocol", "model.analysis.mask")
+    per_sim = False
+
+    def run(self) -> None:
+        """Write the analysis mask, its weight, the coupling matrix and the provenance note."""
+        protocol = protocol_of(self.cfg)
+        mcfg = OmegaConf.to_container(self.cfg.model.analysis.mask, resolve=True)
+        nside = int(self.cfg.scenario.nside)
+        source = self._source(protocol, mcfg)
+        info = {"protocol": protocol, "source": source, "nside": nside}
+        if source == "planck":
+            hint = PLANCK_HINT
+            if not self.exists("mask"):
+                hint += f"; the dataset has no mask of its own ({self.path('mask')})"
+            path = self.asset(mcfg["planck_file"], hint=hint)
+            binary = planck_tmask(
+                path, nside, column=str(mcfg["column"]), threshold=float(mcfg["threshold"])
+            )
+            info.update(file=Path(path).name, column=mcfg["column"], threshold=mcfg["threshold"])
+        else:
+            binary = self.read("mask", options={"nside": nside})
+            binary = np.where(np.atleast_2d(binary)[0] > 0, 1.0, 0.0)
+            info["file"] = self.path("mask").name
+        if not binary.any():
+            raise BadInputError(f"stage '{self.name}': the {source} mask keeps no pixel")
+        weight = apodize(binary, float(mcfg["apodization_deg"]))
+        coupling = Coupling.from_weight(weight)
+        info.update(
+            apodization_deg=float(mcfg["apodization_deg"]),
+            fsky=float(binary.mean()),
+            fsky_weight_w2=float(np.mean(weight**2)),
+        )
+        self.write("analysis_mask", binary, options={"unit": ""})
+        self.write("analysis_mask_apod", weight, options={"unit": ""})
+        self.write("analysis_coupling", coupling.matrices)
+        self.write("analysis_mask_info", info)
+        self.log.info("%s mask (%s): f_sky %.3f", protocol, source, info["fsky"])
+
+    def _source(self, protocol: str, mcfg: dict) -> str:
+        source = mcfg.get("source")
+        if source not in SOURCES:
+            raise ConfigError(
+                f"model.analysis.mask.source must be one of {SOURCES}, got {source!r}"
+            )
+        if source != "auto":
+            return source
+        has_planck = Path(mcfg["planck_file"]).is_file()
+        has_dataset = self.exists("mask")
+        if protocol == PROTOCOLS[1]:
+            return "planck" if has_planck or not has_dataset else "dataset"
+        return "dataset" if has_dataset else "planck"
