@@ -62,8 +62,9 @@ def _ledger_checks(cfg) -> tuple[float, int]:
     ledger = Ledger(Catalog.from_config(cfg))
     hashes = {name: stage.config_hash() for name, stage in stages.items()}
     units = {n: list(s.units()) if s.per_sim else [None] for n, s in stages.items()}
+    keys = {n: s.manifest_key() for n, s in stages.items()}
     start = time.perf_counter()
-    done = [ledger.is_done(n, u, hashes[n]) for n in stages for u in units[n]]
+    done = [ledger.is_done(keys[n], u, hashes[n]) for n in stages for u in units[n]]
     assert all(done)
     return time.perf_counter() - start, len(done)
 
@@ -93,7 +94,7 @@ def noop_rerun() -> dict:
             "splits.Train.n_sims=20",
             "splits.Valid.n_sims=2",
             "splits.Test.n_sims=4",
-            "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
+            "model.sim.cmb.camb_accuracy=temperature",
         ]
         cfg = compose("config_all", overrides)
         stages = [*cfg.pipeline.tasks.sims, "pyilc_predict", *cfg.pipeline.tasks.pyilc_analysis]

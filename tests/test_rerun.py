@@ -27,8 +27,8 @@ TINY = [
     "splits.Test.n_sims=2",
     "num_epochs=1",
     "model.cmbnncs.batch_size=2",
-    # CAMB at its cheapest: this file checks reruns, tests/sims the spectra
-    "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
+    # CAMB's quickest setting: this file checks reruns, tests/sims the spectra
+    "model.sim.cmb.camb_accuracy=temperature",
 ]
 
 
@@ -55,11 +55,12 @@ def _ran(reports) -> dict[str, int]:
 
 
 def _board(root: Path) -> pd.DataFrame:
-    return pd.read_csv(root / DATASET / "Comparison" / "pixel_comparison.csv").set_index("model")
+    path = root / DATASET / "Comparison" / "matched" / "pixel_comparison.csv"
+    return pd.read_csv(path).set_index("model")
 
 
 def _summary(root: Path, working: str) -> pd.DataFrame:
-    path = root / DATASET / working / "Analysis" / "Summary" / "Test_pixel_summary.csv"
+    path = root / DATASET / working / "Analysis" / "matched" / "Summary" / "Test_pixel_summary.csv"
     return pd.read_csv(path)
 
 
@@ -87,7 +88,8 @@ def test_growing_the_test_split_recomputes_whole_dataset_stages(copy):
     assert ran["cmbnncs_train"] == 0  # Train and Valid did not change
     assert ran["cmbnncs_predict"] == 1 and ran["cmbnncs_postprocess"] == 1
     assert ran["pyilc_analysis_summaries"] == 1 and ran["cmbnncs_analysis_summaries"] == 1
-    table = copy / DATASET / "CMBNNCS" / "Analysis" / "Summary" / "Test_pixel_per_sim.csv"
+    summary = copy / DATASET / "CMBNNCS" / "Analysis" / "matched" / "Summary"
+    table = summary / "Test_pixel_per_sim.csv"
     assert sorted(pd.read_csv(table)["sim"]) == [0, 1, 2]
     assert ran["analysis_compare"] == 1
 
@@ -127,3 +129,15 @@ def test_run_killed_under_another_noise_config_leaves_no_mixed_dataset(copy, dat
     got, want = _simulation_products(copy), _simulation_products(dataset)
     assert got.keys() == want.keys()
     assert not [k for k in want if not filecmp.cmp(got[k], want[k], shallow=False)]
+
+
+def test_alternating_methods_and_protocols_keep_each_others_results(copy):
+    """CNILC and HILC, matched and published write to different folders: each keeps its
+    manifests, so switching back recomputes nothing."""
+    for extra in (["model/pyilc=hilc"], ["model.analysis.protocol=published"]):
+        first = _ran(run_pipeline(_cfg(copy, *extra, config="config_pyilc")))
+        assert first["pyilc_analysis_summaries"] == 1
+        back = _ran(run_pipeline(_cfg(copy, config="config_pyilc")))
+        assert set(back.values()) == {0}, back
+        again = _ran(run_pipeline(_cfg(copy, *extra, config="config_pyilc")))
+        assert set(again.values()) == {0}, again

@@ -56,7 +56,8 @@ class Ledger:
         )
 
     def path(self, stage: str, unit: tuple[str, int] | None) -> Path:
-        """The manifest file of ``unit`` of ``stage``."""
+        """The manifest file of ``unit`` of ``stage`` (a stage name, or ``name/scope`` for a
+        stage that writes in several places: see :meth:`cmbml.core.Stage.manifest_scope`)."""
         return self.catalog.path(MANIFEST_ENTRY, stage=stage, name=unit_name(unit))
 
     def is_done(self, stage: str, unit: tuple[str, int] | None, config_hash: str) -> bool:

@@ -132,14 +132,15 @@ def _check(stage: Stage, catalog: Catalog) -> None:
 
 def _run_unit(stage: Stage, ledger: Ledger, digest: str, unit) -> int:
     """Run one unit in whatever process the backend chose; its manifest goes first and last."""
-    ledger.invalidate(stage.name, unit)
+    key = stage.manifest_key()
+    ledger.invalidate(key, unit)
     stage.written = []
     stage.read_paths = {}
     if unit is None:
         stage.run()
     else:
         stage.process_sim(*unit)
-    ledger.record(stage.name, unit, digest, stage.read_paths, stage.written)
+    ledger.record(key, unit, digest, stage.read_paths, stage.written)
     return len(stage.written)
 
 
@@ -188,7 +189,8 @@ def run_pipeline(cfg: DictConfig, task: str | None = None) -> dict[str, StageRep
 def _run_stage(stage: Stage, ledger: Ledger, force: bool, backend) -> StageReport:
     digest = stage.config_hash()  # now, after the stages before it ran
     units = list(stage.units()) if stage.per_sim else [None]
-    todo = [u for u in units if force or not ledger.is_done(stage.name, u, digest)]
+    key = stage.manifest_key()
+    todo = [u for u in units if force or not ledger.is_done(key, u, digest)]
     report = StageReport(skipped=len(units) - len(todo))
     log.info(
         "stage %s: %d to compute, %d up to date (hash %s)",

@@ -147,6 +147,17 @@ class Stage:
         """The working folder this stage reads and writes (fills ``{working}``)."""
         return self.working
 
+    def manifest_scope(self) -> str | None:
+        """What tells this stage's units apart from the same stage writing elsewhere (another
+        method's working folder, another protocol): part of its manifests' path. Default: the
+        working folder."""
+        return self.working_dir()
+
+    def manifest_key(self) -> str:
+        """``name`` or ``name/scope``: the folder of this stage's unit manifests."""
+        scope = self.manifest_scope()
+        return self.name if not scope else f"{self.name}/{scope}"
+
     def producer_of(self, name: str, working: str | None = None) -> str | None:
         """The stage writing catalog entry ``name`` (in folder ``working`` when several do)."""
         candidates = self.producers.get(name, [])

@@ -42,8 +42,9 @@ def compose_iqu(root, table, method, stages, *overrides):
         [
             *tiny_sims_overrides(root, NSIDE),
             "splits.Train.n_sims=0",
-            "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
+            "model.sim.cmb.camb_accuracy=temperature",
             f"model.sim.instrument.table={table}",
+            "model.sim.noise.correlated.enabled=false",  # white noise: see the module docstring
             "scenario.map_fields=IQU",
             f"model/pyilc={method}",
             f"pipeline.stages=[{','.join(stages)}]",
@@ -141,26 +142,19 @@ def test_pyilc_predict_writes_iqu_with_the_cmb_recovered_in_q_and_u(
         assert corr(pred[f], truth[f]) > 0.85
 
 
-def test_iqu_scenario_needs_the_fields_of_each_detector(tmp_path):
-    cfg = compose_iqu(tmp_path, DETECTOR_TABLE, "cnilc", ["pyilc_predict"])
+def test_iqu_scenario_needs_the_polarisation_of_each_detector(tmp_path):
+    table = pd.read_csv(DETECTOR_TABLE).drop(columns="has_pol")
+    table.to_csv(tmp_path / "detectors.csv", index=False)
+    cfg = compose_iqu(tmp_path, tmp_path / "detectors.csv", "cnilc", ["pyilc_predict"])
     catalog = Catalog.from_config(cfg)
-    table = pd.DataFrame(
-        {
-            "band": [44, 70, 100, 143, 217, 353, 545, 857],
-            "center_ghz": [44.1, 70.4, 100.89, 142.876, 221.156, 357.5, 555.2, 866.8],
-            "fwhm_arcmin": [65.0, 55.0, 43.0, 32.4, 22.3, 22.0, 21.5, 20.6],
-        }
-    )
-    get_handler("csv").write(catalog.path("detector_table"), table)
     rng = np.random.default_rng(0)
     for band in table["band"]:
         path = catalog.path("obs_map", split="Test", sim=0, freq=band)
         get_handler("healpix_map").write(path, rng.standard_normal(12 * NSIDE**2))
-    with pytest.raises(BadInputError, match="'fields' column"):
+    with pytest.raises(BadInputError, match="detectors.csv: no 'has_pol' column"):
         run_pipeline(cfg)
     # with the column, a detector said to have Q, U whose file has I only is named
-    table["fields"] = ["IQU"] * 6 + ["I"] * 2
-    get_handler("csv").write(catalog.path("detector_table"), table)
+    pd.read_csv(DETECTOR_TABLE).to_csv(tmp_path / "detectors.csv", index=False)
     with pytest.raises(BadInputError, match=r"obs_44_map.fits: expected I, Q, U maps"):
         run_pipeline(cfg)
 

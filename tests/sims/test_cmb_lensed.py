@@ -87,7 +87,7 @@ def test_stage_path_writes_lensed_truth(tmp_path, spectra_file):
             "splits.Valid.n_sims=0",
             "splits.Test.n_sims=0",
             "model.sim.cmb.realisation=pysm_lensed",
-            "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
+            "model.sim.cmb.camb_accuracy=temperature",
             "pipeline.stages=[make_cosmology,make_cmb_spectra,make_foregrounds,make_sky]",
         ],
     )

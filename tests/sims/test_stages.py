@@ -25,7 +25,7 @@ def make_cfg(root, *overrides):
         [
             *tiny_sims_overrides(root, NSIDE),
             # CAMB at its cheapest: these tests check the plumbing, test_cmb.py the accuracy
-            "model.sim.cmb.camb_accuracy={lens_potential_accuracy: 0, lens_margin: 100}",
+            "model.sim.cmb.camb_accuracy=temperature",
             *overrides,
         ],
     )

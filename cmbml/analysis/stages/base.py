@@ -110,6 +110,10 @@ class AnalysisStage(Stage):
         """The analysed method's working folder (fills ``{working}``)."""
         return self.method["working"]
 
+    def manifest_scope(self) -> str:
+        """The method's working folder and the scoring protocol."""
+        return f"{self.working_dir()}/{protocol_of(self.cfg)}"
+
     def option(self, key: str) -> Any:
         """Resolved ``model.analysis.<key>``; a missing key raises :class:`ConfigError`."""
         node = OmegaConf.select(self.cfg, f"{ANALYSIS}.{key}", default=_MISSING)

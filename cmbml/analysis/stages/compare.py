@@ -54,6 +54,10 @@ class AnalysisCompare(Stage):
         "model.analysis.protocol",
     )
 
+    def manifest_scope(self) -> str:
+        """The scoring protocol (one leaderboard per protocol)."""
+        return protocol_of(self.cfg)
+
     def _models(self) -> tuple[str, list[dict]]:
         node = OmegaConf.select(self.cfg, "model.analysis.compare")
         if node is None:

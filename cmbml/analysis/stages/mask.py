@@ -40,6 +40,10 @@ class AnalysisMask(Stage):
     config_keys = ("scenario.nside", "model.analysis.protocol", "model.analysis.mask")
     per_sim = False
 
+    def manifest_scope(self) -> str:
+        """The scoring protocol (one mask per protocol)."""
+        return protocol_of(self.cfg)
+
     def run(self) -> None:
         """Write the analysis mask, its weight, the coupling matrix and the provenance note."""
         protocol = protocol_of(self.cfg)
