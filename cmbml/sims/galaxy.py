@@ -1,0 +1,186 @@
+"""Large-scale morphology of the synthetic Galaxy: the intensity envelope and the ordered field.
+
+Intensity envelope of a component (Galactic coordinates, ``A`` its brightness at the poles):
+
+``P(l, b) = A [ S(b') (1 + c K(l, b)) + sum_s a_s F_s(l, b) ]``
+
+* ``S(b') = ((1 + eps**2) / (sin(b')**2 + eps**2))**(g / 2)``: a cosec slab (``g = 1``, the
+  ``slab_index``; a larger ``g`` brightens low and intermediate latitudes faster than a
+  plane-parallel disc, as the local clouds and the Gould belt do) of thickness ``eps``
+  (radians) around a warped mid-plane, ``b' = b - w cos(l - l_w)`` (the outer disc's warp rises
+  towards l_w ~ 90 deg and dips towards l ~ 270 deg).
+* ``K = exp(-dl**2 / 2 sigma_l**2 - db**2 / 2 sigma_b**2)``: the inner Galaxy, elongated along
+  the plane around ``(l_c, b_c)``; placed off the Galactic centre, it makes the inner Galaxy
+  brighter on one side (the first quadrant holds the tangents of the Scutum and Sagittarius
+  arms). At the poles ``K ~ 0``, so that ``P ~ A`` there.
+* ``F_s``: named structures, shared by every component, each component giving its own
+  brightness ``a_s`` (in units of ``A``): clouds ``exp(-d**2 / 2 r**2)`` (the Gould-belt clouds
+  Orion, Taurus, Ophiuchus, Chamaeleon, Cepheus / Polaris, and the Magellanic Clouds) and shells
+  ``exp(-(d - R)**2 / 2 w**2)`` (Loop I, whose North Polar Spur rises from the plane at
+  l ~ 30 deg), optionally faded below a latitude ``min_b_deg``.
+
+The ordered (mean) magnetic field is uniform, ``B_0`` pointing to ``(l_0, b_0)`` (Planck
+intermediate results XLIV: the local field lies along the plane, towards l ~ 70 deg). Emission
+is polarised perpendicular to the field's projection ``B_perp`` on the sky with a geometric
+fraction ``|B_perp|**2 / |B_0|**2``, so that in the local basis ``(e_theta, e_phi)``
+
+``Q = (B_phi**2 - B_theta**2) / |B_0|**2``,  ``U = -2 B_theta B_phi / |B_0|**2``
+
+(HEALPix / COSMO convention, ``U_IAU = -U``). Along the plane ``B_perp`` lies in the plane, so
+Q > 0 there (polarisation perpendicular to the plane), and lines of sight along the field
+(l ~ 70 and 250 deg) are depolarised.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+import healpy as hp
+import numpy as np
+
+__all__ = [
+    "galactic_profile",
+    "ordered_polarisation",
+    "pixel_geometry",
+    "structure_shape",
+    "unit_vector",
+]
+
+
+def _require(cfg: Mapping, key: str, where: str):
+    if key not in cfg:
+        raise KeyError(f"foreground config {where!r} lacks key {key!r}")
+    return cfg[key]
+
+
+@functools.lru_cache(maxsize=2)
+def pixel_geometry(nside: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit vectors ``(3, npix)``, longitude and latitude (radians) of RING pixels."""
+    vec = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))))
+    lon = np.arctan2(vec[1], vec[0])
+    lat = np.arcsin(np.clip(vec[2], -1.0, 1.0))
+    return vec, lon, lat
+
+
+def unit_vector(l_deg: float, b_deg: float) -> np.ndarray:
+    """Unit vector ``(3,)`` towards Galactic ``(l_deg, b_deg)``."""
+    lon, lat = np.radians(l_deg), np.radians(b_deg)
+    return np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def structure_shape(nside: int, geometry: Mapping, where: str) -> np.ndarray:
+    """Shape ``F_s`` of one structure (peak 1), ``(npix,)``.
+
+    Parameters
+    ----------
+    nside : int
+        HEALPix resolution.
+    geometry : Mapping
+        ``l_deg``, ``b_deg``, ``radius_deg`` (Gaussian width of a cloud, or the radius of a
+        shell) and, for a shell, ``width_deg``; optional ``min_b_deg`` fades the structure below
+        that latitude over 3 deg.
+    where : str
+        Config key (named in errors).
+    """
+    vec, _, lat = pixel_geometry(nside)
+    centre = unit_vector(
+        float(_require(geometry, "l_deg", where)), float(_require(geometry, "b_deg", where))
+    )
+    radius = np.radians(float(_require(geometry, "radius_deg", where)))
+    if radius <= 0:
+        raise ValueError(f"{where}.radius_deg must be > 0, got {np.degrees(radius)}")
+    dist = np.arccos(np.clip(centre @ vec, -1.0, 1.0))
+    if "width_deg" in geometry:
+        width = np.radians(float(geometry["width_deg"]))
+        if width <= 0:
+            raise ValueError(f"{where}.width_deg must be > 0")
+        shape = np.exp(-0.5 * ((dist - radius) / width) ** 2)
+    else:
+        shape = np.exp(-0.5 * (dist / radius) ** 2)
+    if "min_b_deg" in geometry:
+        shape *= 0.5 * (1.0 + np.tanh((np.degrees(lat) - float(geometry["min_b_deg"])) / 3.0))
+    return shape
+
+
+def galactic_profile(nside: int, template: Mapping, galaxy: Mapping | None = None) -> np.ndarray:
+    """Intensity envelope ``P(l, b)`` of one component (see the module docstring).
+
+    Parameters
+    ----------
+    nside : int
+        HEALPix resolution (Galactic coordinates, RING).
+    template : Mapping
+        The component's ``template`` config: ``amplitude`` (at the poles, e.g. uK_RJ),
+        ``disk_epsilon`` (> 0, radians), optional ``slab_index`` (g > 0, default 1),
+        ``center_boost`` (c >= 0), ``center_width_deg`` (``[sigma_l, sigma_b]`` > 0, default
+        ``[30, 5]``) and ``structures`` (``{name: a_s}``, names of ``galaxy.structures``).
+    galaxy : Mapping, optional
+        Shared geometry: ``warp`` (``amplitude_deg``, ``longitude_deg``), ``inner_galaxy``
+        (``l_deg``, ``b_deg``) and ``structures`` (``{name: geometry}``, see
+        :func:`structure_shape`). Missing parts are absent (a flat plane centred on l = 0).
+
+    Returns
+    -------
+    np.ndarray
+        ``(npix,)`` positive profile in the unit of ``amplitude``.
+    """
+    galaxy = galaxy or {}
+    amplitude = float(_require(template, "amplitude", "template"))
+    eps = float(_require(template, "disk_epsilon", "template"))
+    index = float(template.get("slab_index", 1.0))
+    boost = float(template.get("center_boost", 0.0))
+    sigma_l, sigma_b = (float(w) for w in template.get("center_width_deg", (30.0, 5.0)))
+    if eps <= 0 or index <= 0 or boost < 0 or sigma_l <= 0 or sigma_b <= 0:
+        raise ValueError(
+            "galactic profile needs disk_epsilon > 0, slab_index > 0, center_boost >= 0 and "
+            f"center_width_deg > 0, got {eps}, {index}, {boost}, {[sigma_l, sigma_b]}"
+        )
+    vec, lon, lat = pixel_geometry(nside)
+    warp = galaxy.get("warp") or {}
+    tilt = np.radians(float(warp.get("amplitude_deg", 0.0)))
+    phase = np.radians(float(warp.get("longitude_deg", 90.0)))
+    lat_disc = lat - tilt * np.cos(lon - phase) if tilt else lat
+    out = np.square(np.sin(lat_disc))
+    out += eps**2
+    np.divide(1.0 + eps**2, out, out=out)
+    out **= 0.5 * index
+    out *= amplitude  # amplitude * slab
+    if boost:
+        inner = galaxy.get("inner_galaxy") or {}
+        d_lon = np.degrees(
+            np.angle(np.exp(1j * (lon - np.radians(float(inner.get("l_deg", 0.0))))))
+        )
+        d_lat = np.degrees(lat_disc) - float(inner.get("b_deg", 0.0))
+        k = np.exp(-0.5 * ((d_lon / sigma_l) ** 2 + (d_lat / sigma_b) ** 2))
+        out *= 1.0 + boost * k
+    shapes = galaxy.get("structures") or {}
+    for name, brightness in (template.get("structures") or {}).items():
+        if name not in shapes:
+            raise KeyError(
+                f"template.structures.{name}: no such structure in galaxy.structures "
+                f"(known: {sorted(shapes)})"
+            )
+        if brightness:
+            out += (
+                amplitude
+                * float(brightness)
+                * structure_shape(nside, shapes[name], f"galaxy.structures.{name}")
+            )
+    return out
+
+
+def ordered_polarisation(nside: int, l_deg: float, b_deg: float) -> np.ndarray:
+    """Q, U pattern of a uniform field towards ``(l_deg, b_deg)``, ``(2, npix)``, ``|Q + iU| <= 1``.
+
+    ``|Q + iU| = |B_perp|**2 / |B_0|**2``; the polarisation is perpendicular to ``B_perp``
+    (HEALPix convention, see the module docstring).
+    """
+    vec, lon, lat = pixel_geometry(nside)
+    field = unit_vector(l_deg, b_deg)
+    # local basis: e_theta (towards the south), e_phi (towards increasing longitude)
+    sin_b, cos_b = np.sin(lat), np.cos(lat)
+    sin_l, cos_l = np.sin(lon), np.cos(lon)
+    b_theta = sin_b * cos_l * field[0] + sin_b * sin_l * field[1] - cos_b * field[2]
+    b_phi = -sin_l * field[0] + cos_l * field[1]
+    return np.stack([b_phi**2 - b_theta**2, -2.0 * b_theta * b_phi])
