@@ -42,7 +42,8 @@ import numpy as np
 __all__ = [
     "galactic_profile",
     "ordered_polarisation",
-    "pixel_geometry",
+    "pixel_lonlat",
+    "pixel_vectors",
     "structure_shape",
     "unit_vector",
 ]
@@ -54,13 +55,16 @@ def _require(cfg: Mapping, key: str, where: str):
     return cfg[key]
 
 
-@functools.lru_cache(maxsize=2)
-def pixel_geometry(nside: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit vectors ``(3, npix)``, longitude and latitude (radians) of RING pixels."""
-    vec = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))))
-    lon = np.arctan2(vec[1], vec[0])
-    lat = np.arcsin(np.clip(vec[2], -1.0, 1.0))
-    return vec, lon, lat
+@functools.lru_cache(maxsize=1)
+def pixel_vectors(nside: int) -> np.ndarray:
+    """Unit vectors ``(3, npix)`` of RING pixels (float32, cached for the last nside)."""
+    return np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))), dtype=np.float32)
+
+
+def pixel_lonlat(nside: int) -> tuple[np.ndarray, np.ndarray]:
+    """Galactic longitude and latitude (radians, float64) of RING pixels."""
+    vec = pixel_vectors(nside)
+    return np.arctan2(vec[1], vec[0], dtype=np.float64), np.arcsin(vec[2], dtype=np.float64)
 
 
 def unit_vector(l_deg: float, b_deg: float) -> np.ndarray:
@@ -69,8 +73,8 @@ def unit_vector(l_deg: float, b_deg: float) -> np.ndarray:
     return np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
-def structure_shape(nside: int, geometry: Mapping, where: str) -> np.ndarray:
-    """Shape ``F_s`` of one structure (peak 1), ``(npix,)``.
+def structure_shape(nside: int, geometry: Mapping, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shape ``F_s`` of one structure (peak 1) where it exceeds ~4e-6 (5 widths).
 
     Parameters
     ----------
@@ -82,25 +86,33 @@ def structure_shape(nside: int, geometry: Mapping, where: str) -> np.ndarray:
         that latitude over 3 deg.
     where : str
         Config key (named in errors).
+
+    Returns
+    -------
+    tuple of np.ndarray
+        RING pixel indices and ``F_s`` there (0 elsewhere).
     """
-    vec, _, lat = pixel_geometry(nside)
+    vec = pixel_vectors(nside)
     centre = unit_vector(
         float(_require(geometry, "l_deg", where)), float(_require(geometry, "b_deg", where))
     )
     radius = np.radians(float(_require(geometry, "radius_deg", where)))
     if radius <= 0:
         raise ValueError(f"{where}.radius_deg must be > 0, got {np.degrees(radius)}")
-    dist = np.arccos(np.clip(centre @ vec, -1.0, 1.0))
-    if "width_deg" in geometry:
-        width = np.radians(float(geometry["width_deg"]))
-        if width <= 0:
-            raise ValueError(f"{where}.width_deg must be > 0")
+    width = np.radians(float(geometry.get("width_deg", 0.0)))
+    if "width_deg" in geometry and width <= 0:
+        raise ValueError(f"{where}.width_deg must be > 0")
+    reach = radius + 5.0 * width if width else 5.0 * radius
+    pix = hp.query_disc(nside, centre, min(reach, np.pi), inclusive=True)
+    dist = np.arccos(np.clip(centre @ vec[:, pix], -1.0, 1.0))
+    if width:
         shape = np.exp(-0.5 * ((dist - radius) / width) ** 2)
     else:
         shape = np.exp(-0.5 * (dist / radius) ** 2)
     if "min_b_deg" in geometry:
-        shape *= 0.5 * (1.0 + np.tanh((np.degrees(lat) - float(geometry["min_b_deg"])) / 3.0))
-    return shape
+        lat = np.degrees(np.arcsin(vec[2, pix], dtype=np.float64))
+        shape *= 0.5 * (1.0 + np.tanh((lat - float(geometry["min_b_deg"])) / 3.0))
+    return pix, shape
 
 
 def galactic_profile(nside: int, template: Mapping, galaxy: Mapping | None = None) -> np.ndarray:
@@ -136,7 +148,7 @@ def galactic_profile(nside: int, template: Mapping, galaxy: Mapping | None = Non
             "galactic profile needs disk_epsilon > 0, slab_index > 0, center_boost >= 0 and "
             f"center_width_deg > 0, got {eps}, {index}, {boost}, {[sigma_l, sigma_b]}"
         )
-    vec, lon, lat = pixel_geometry(nside)
+    lon, lat = pixel_lonlat(nside)
     warp = galaxy.get("warp") or {}
     tilt = np.radians(float(warp.get("amplitude_deg", 0.0)))
     phase = np.radians(float(warp.get("longitude_deg", 90.0)))
@@ -162,11 +174,8 @@ def galactic_profile(nside: int, template: Mapping, galaxy: Mapping | None = Non
                 f"(known: {sorted(shapes)})"
             )
         if brightness:
-            out += (
-                amplitude
-                * float(brightness)
-                * structure_shape(nside, shapes[name], f"galaxy.structures.{name}")
-            )
+            pix, shape = structure_shape(nside, shapes[name], f"galaxy.structures.{name}")
+            out[pix] += amplitude * float(brightness) * shape
     return out
 
 
@@ -176,7 +185,7 @@ def ordered_polarisation(nside: int, l_deg: float, b_deg: float) -> np.ndarray:
     ``|Q + iU| = |B_perp|**2 / |B_0|**2``; the polarisation is perpendicular to ``B_perp``
     (HEALPix convention, see the module docstring).
     """
-    vec, lon, lat = pixel_geometry(nside)
+    lon, lat = pixel_lonlat(nside)
     field = unit_vector(l_deg, b_deg)
     # local basis: e_theta (towards the south), e_phi (towards increasing longitude)
     sin_b, cos_b = np.sin(lat), np.cos(lat)

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from cmbml import sphere
-from cmbml.sims.galaxy import pixel_geometry, unit_vector
+from cmbml.sims.galaxy import pixel_vectors, unit_vector
 
 __all__ = [
     "calibrate_bb_ee",
@@ -109,18 +109,20 @@ def diffuse_window(
     min_b_deg, taper_deg : float
         The window rises from 0 at ``|b| = min_b_deg`` to 1 at ``min_b_deg + taper_deg``.
     """
-    vec, _, lat = pixel_geometry(nside)
-    window = _taper((np.degrees(np.abs(lat)) - min_b_deg) / taper_deg)
+    vec = pixel_vectors(nside)
+    window = _taper(
+        (np.degrees(np.arcsin(np.abs(vec[2]), dtype=np.float64)) - min_b_deg) / taper_deg
+    )
     for name, geometry in (structures or {}).items():
         if "width_deg" in geometry:
             continue
-        where = f"galaxy.structures.{name}"
-        centre = unit_vector(float(geometry["l_deg"]), float(geometry["b_deg"]))
-        dist = np.degrees(np.arccos(np.clip(centre @ vec, -1.0, 1.0)))
         radius = float(geometry.get("radius_deg", 0.0))
         if radius <= 0:
-            raise ValueError(f"{where}.radius_deg must be > 0")
-        window *= _taper((dist - 2.0 * radius) / 5.0)
+            raise ValueError(f"galaxy.structures.{name}.radius_deg must be > 0")
+        centre = unit_vector(float(geometry["l_deg"]), float(geometry["b_deg"]))
+        pix = hp.query_disc(nside, centre, np.radians(min(2.0 * radius + 5.0, 180.0)), True)
+        dist = np.degrees(np.arccos(np.clip(centre @ vec[:, pix], -1.0, 1.0)))
+        window[pix] *= _taper((dist - 2.0 * radius) / 5.0)
     return window
 
 

@@ -273,5 +273,6 @@ def test_extragalactic_presets_run_from_local_files(tmp_path, monkeypatch):
             tsz + ksz + interpolated(cib, f, lo, hi, spt) + interpolated(radio_mjy, f, lo, hi)
         )
         got = model.emission(f)
-        assert np.allclose(got[0], expected, rtol=2e-5), f
+        # PySM3 caches the interpolated maps in float32
+        assert np.allclose(got[0], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()), f
         assert np.all(got[1:] == 0)

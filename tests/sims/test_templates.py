@@ -71,7 +71,7 @@ def test_galactic_profile_shape():
     slab = ((1 + 0.05**2) / (np.sin(np.radians(lat)) ** 2 + 0.05**2)) ** 0.75
     dlon = (lon + 180) % 360 - 180
     boost = 1 + 3.0 * np.exp(-0.5 * ((dlon / 30.0) ** 2 + (lat / 10.0) ** 2))
-    assert np.allclose(prof[pix], 10.0 * slab * boost, rtol=1e-12)
+    assert np.allclose(prof[pix], 10.0 * slab * boost, rtol=1e-5)  # float32 pixel vectors
     with pytest.raises(ValueError, match="disk_epsilon"):
         galactic_profile(nside, {"amplitude": 1.0, "disk_epsilon": 0.0})
 
