@@ -56,15 +56,19 @@ def _require(cfg: Mapping, key: str, where: str):
 
 
 @functools.lru_cache(maxsize=1)
+def _geometry(nside: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vec = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))), dtype=np.float32)
+    return vec, np.arctan2(vec[1], vec[0]), np.arcsin(vec[2])
+
+
 def pixel_vectors(nside: int) -> np.ndarray:
-    """Unit vectors ``(3, npix)`` of RING pixels (float32, cached for the last nside)."""
-    return np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))), dtype=np.float32)
+    """Unit vectors ``(3, npix)`` of RING pixels (float32; cached for the last nside)."""
+    return _geometry(nside)[0]
 
 
 def pixel_lonlat(nside: int) -> tuple[np.ndarray, np.ndarray]:
-    """Galactic longitude and latitude (radians, float64) of RING pixels."""
-    vec = pixel_vectors(nside)
-    return np.arctan2(vec[1], vec[0], dtype=np.float64), np.arcsin(vec[2], dtype=np.float64)
+    """Galactic longitude and latitude (radians, float32; cached for the last nside)."""
+    return _geometry(nside)[1:]
 
 
 def unit_vector(l_deg: float, b_deg: float) -> np.ndarray:
@@ -152,20 +156,30 @@ def galactic_profile(nside: int, template: Mapping, galaxy: Mapping | None = Non
     warp = galaxy.get("warp") or {}
     tilt = np.radians(float(warp.get("amplitude_deg", 0.0)))
     phase = np.radians(float(warp.get("longitude_deg", 90.0)))
-    lat_disc = lat - tilt * np.cos(lon - phase) if tilt else lat
-    out = np.square(np.sin(lat_disc))
+    lat_disc = lat - np.float32(tilt) * np.cos(lon - np.float32(phase)) if tilt else lat
+    out = np.square(np.sin(lat_disc), dtype=np.float64)
     out += eps**2
     np.divide(1.0 + eps**2, out, out=out)
-    out **= 0.5 * index
+    if index == 1.0:
+        np.sqrt(out, out=out)
+    else:
+        out **= 0.5 * index
     out *= amplitude  # amplitude * slab
     if boost:
         inner = galaxy.get("inner_galaxy") or {}
-        d_lon = np.degrees(
-            np.angle(np.exp(1j * (lon - np.radians(float(inner.get("l_deg", 0.0))))))
-        )
+        d_lon = lon - np.float32(np.radians(float(inner.get("l_deg", 0.0))) - np.pi)
+        d_lon %= np.float32(2 * np.pi)
+        d_lon -= np.float32(np.pi)  # in [-pi, pi)
+        d_lon *= np.float32(180.0 / np.pi / sigma_l)
         d_lat = np.degrees(lat_disc) - float(inner.get("b_deg", 0.0))
-        k = np.exp(-0.5 * ((d_lon / sigma_l) ** 2 + (d_lat / sigma_b) ** 2))
-        out *= 1.0 + boost * k
+        d_lat /= sigma_b
+        k = np.square(d_lon, dtype=np.float64)
+        k += np.square(d_lat)
+        k *= -0.5
+        np.exp(k, out=k)
+        k *= boost
+        k += 1.0
+        out *= k
     shapes = galaxy.get("structures") or {}
     for name, brightness in (template.get("structures") or {}).items():
         if name not in shapes:
@@ -185,11 +199,10 @@ def ordered_polarisation(nside: int, l_deg: float, b_deg: float) -> np.ndarray:
     ``|Q + iU| = |B_perp|**2 / |B_0|**2``; the polarisation is perpendicular to ``B_perp``
     (HEALPix convention, see the module docstring).
     """
-    lon, lat = pixel_lonlat(nside)
-    field = unit_vector(l_deg, b_deg)
-    # local basis: e_theta (towards the south), e_phi (towards increasing longitude)
-    sin_b, cos_b = np.sin(lat), np.cos(lat)
-    sin_l, cos_l = np.sin(lon), np.cos(lon)
-    b_theta = sin_b * cos_l * field[0] + sin_b * sin_l * field[1] - cos_b * field[2]
-    b_phi = -sin_l * field[0] + cos_l * field[1]
+    # local basis: e_theta = (sin b cos l, sin b sin l, -cos b) (south), e_phi = (-sin l, cos l, 0)
+    x, y, z = pixel_vectors(nside).astype(np.float64)
+    bx, by, bz = unit_vector(l_deg, b_deg)
+    rho = np.hypot(x, y)  # cos(b) > 0 at every pixel centre
+    b_phi = (x * by - y * bx) / rho
+    b_theta = z * (x * bx + y * by) / rho - rho * bz
     return np.stack([b_phi**2 - b_theta**2, -2.0 * b_theta * b_phi])
