@@ -24,7 +24,8 @@ Both agree to < 1e-6 (tested). numpy is the default because PySM3's classes comp
 in every new process (~13 s), which dominates a per-simulation worker at nside <= 128. Point
 sources (:class:`cmbml.sims.extragalactic.PointSources`) are added in uK_CMB.
 :class:`cmbml.sims.pysm_presets.PresetForegroundModel` runs PySM3's own presets (``d9``,
-``s4``, ``f1``, ``a1``, ``cib1``, ``tsz1``, ``ksz1``, ``rg1`` ...) from local data files.
+``s4``, ``f1``, ``a1``, ``cib1``, ``tsz1``, ``ksz1``, ``rg1`` ...) from local data files (it and
+:func:`~cmbml.sims.pysm_presets.preset_data_files` are importable from here too).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 
 from cmbml.sims.extragalactic import PointSources, make_extragalactic, sz_spectral_function
 from cmbml.sims.instrument import T_CMB_K, kcmb_to_krj
-from cmbml.sims.pysm_presets import PresetForegroundModel
+from cmbml.sims.pysm_presets import PresetForegroundModel, preset_data_files
 from cmbml.sims.templates import ComponentTemplate, make_templates
 
 __all__ = [
@@ -46,13 +47,17 @@ __all__ = [
     "H_OVER_K_GHZ",
     "T_CMB",
     "ForegroundModel",
+    "PresetForegroundModel",
     "krj_to_kcmb",
     "lognormal_sed",
     "mbb_sed",
     "model_from_config",
     "power_law_sed",
+    "preset_data_files",
     "pysm3_model",
     "sed",
+    "cmb_sed",
+    "tsz_sed",
 ]
 
 T_CMB = T_CMB_K
