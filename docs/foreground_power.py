@@ -78,7 +78,8 @@ def main(argv=None) -> int:
     for name, comp in cfg["components"].items():
         if not comp.get("enabled", True):
             continue
-        model = model_from_config({**cfg, "components": {name: comp}}, nside_sky, args.seed)
+        alone = {n: {**c, "enabled": n == name} for n, c in cfg["components"].items()}
+        model = model_from_config({**cfg, "components": alone}, nside_sky, args.seed)
         for b in BANDS:
             alm = sphere.map2alm(model.emission(freqs[b], pol=False)[0] * window, LMAX)
             total[b] += alm

@@ -59,6 +59,7 @@ from cmbml.sims.polarisation import (
 __all__ = [
     "LAWS",
     "ComponentTemplate",
+    "field_stream",
     "gaussian_alm",
     "make_templates",
     "power_law_cl",
@@ -190,6 +191,7 @@ def _lmajor_indices(lmax: int):
 
 
 def field_stream(seed: int, *keys: str) -> np.random.Generator:
+    """Random stream of one field, seeded by (seed, key, ...): independent of every other key."""
     words = [int(seed) % 2**63] + [zlib.crc32(k.encode()) for k in keys]
     return np.random.default_rng(np.random.SeedSequence(words))
 
@@ -219,8 +221,8 @@ def _envelope(name, tcfg, done, nside, galaxy) -> np.ndarray:
     return galactic_profile(nside, tcfg, galaxy)
 
 
-def _turbulent_alm(name, pcfg, t_alm, t_slope, lmax, seed, ell_min) -> np.ndarray:
-    """E and B alm ``(2, nalm)`` of the turbulent field; E partly coherent with ``t_alm``."""
+def _turbulent_alm(name, pcfg, t_alm, t_slope, lmax, seed, ell_min) -> tuple[np.ndarray, float]:
+    """E, B alm ``(2, nalm)`` of the turbulent field (E partly coherent with ``t_alm``), BB/EE."""
     where = f"{name}.polarisation"
     cl_e = power_law_cl(float(_require(pcfg, "cl_slope", where)), lmax, ell_min)
     ratio = float(pcfg.get("bb_ee_ratio", 1.0))
