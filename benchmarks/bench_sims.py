@@ -1,27 +1,31 @@
 """Simulation cost per sky: cmbml's sky + noise assembly against a PySM3 per-detector baseline.
 
 For nside 64, 128 and 512 (``nside_sky = 2 * nside``, ``lmax = 3 * nside - 1``), the nine
-CMB-ML detectors, intensity only (``I``) or with Q, U at 30-353 GHz (``IQU``):
+CMB-ML detectors, intensity only (``I``) or with Q, U at 30-353 GHz (``IQU``), and the default
+foreground sky (``cfg/model/sim/foregrounds/synthetic.yaml``: galactic components plus CIB,
+tSZ, kSZ, radio and infrared sources):
 
 * ``sims.sky.*``: the default pipeline. Foregrounds are the same for every simulation, so their
-  beamed maps are made once per dataset (``fg_once_s``, not per simulation); one simulation is
-  a Gaussian CMB realisation of given spectra, its truth map, nine beamed syntheses, plus the
-  foreground maps and white noise (``wall_s``).
-* ``sims.sky_varying_fg.*``: foregrounds regenerated for every simulation (templates at
-  ``nside_sky``, emission with varying beta/T per detector, batched analysis, syntheses).
+  beamed maps are made once per dataset (``fg_once_s``, of which ``fg_once_sht_s`` in
+  transforms; not per simulation); one simulation is a Gaussian CMB realisation of given
+  spectra, its truth map, nine beamed syntheses, plus the foreground maps and white noise
+  (``wall_s``).
+* ``sims.sky_varying_fg.*``: foregrounds regenerated for every simulation (templates and
+  catalogues at ``nside_sky``, the B-mode calibration of the polarised templates, emission with
+  varying beta/T per detector, batched analysis, syntheses).
 * ``sims.sky_baseline_pysm3.*``: the obvious way, per detector: PySM3 ``get_emission`` of the
-  four components (PySM3 classes fed the same synthetic templates, numba compiled beforehand)
-  plus the CMB map at ``nside_sky``, ``pysm3.apply_smoothing_and_coord_transform`` (beam x
-  pixel window, output nside), plus noise. The varying-foreground pipeline is timed again in
-  the same process for a like-for-like ratio (``speedup``).
+  galactic components (PySM3 classes fed the same synthetic templates, numba compiled
+  beforehand) plus the same extragalactic maps and the CMB map at ``nside_sky``,
+  ``pysm3.apply_smoothing_and_coord_transform`` (beam x pixel window, output nside), plus noise.
+  The varying-foreground pipeline is timed again in the same process for a like-for-like ratio
+  (``speedup``).
 
-``sht_s`` is the time of the same spherical-harmonic transforms alone (ducc0 via
-:mod:`cmbml.sphere`; with varying foregrounds, the syntheses that generate the templates, the
-analyses at ``nside_sky`` and the output syntheses); ``wall_over_sht`` is the target ratio
-(<= 2). The CMB spectra are a fixed analytic stand-in: CAMB (2-3 s per spectrum) is not part
-of these timings, and neither is FITS I/O (see ``core.fits_map_roundtrip_nside512_9maps``).
-``per_sim_numpy_peak_mb`` is the peak of numpy allocations during one simulation
-(tracemalloc); ``peak_rss_mb`` is the whole process.
+``sht_s`` is the time spent inside the spherical-harmonic transforms (:mod:`cmbml.sphere`,
+ducc0) during the same runs, and ``wall_over_sht`` the ratio (target <= 2: everything else
+costs no more than the transforms). The CMB spectra are a fixed analytic stand-in: CAMB
+(2-3 s per spectrum) is not part of these timings, and neither is FITS I/O (see
+``core.fits_map_roundtrip_nside512_9maps``). ``per_sim_numpy_peak_mb`` is the peak of numpy
+allocations during one simulation (tracemalloc); ``peak_rss_mb`` is the whole process.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class Setup:
         self.sigma = [
             sigma_maps(d.noise_levels(fields), nside)[:, :1] for d in self.detectors.values()
         ]
-        self.components = OmegaConf.to_container(OmegaConf.load(CONFIG))["components"]
+        self.fg_config = OmegaConf.to_container(OmegaConf.load(CONFIG))
         ell = np.arange(self.lmax + 1)
         tt = np.zeros(self.lmax + 1)
         tt[2:] = 2 * np.pi * 3e3 / (ell[2:] * (ell[2:] + 1.0)) * np.exp(-((ell[2:] / 1500) ** 2))
@@ -77,26 +81,58 @@ class Setup:
 
         return gaussian_cmb_alm(self.cls, self.lmax, rng, pol=bool(self.pol.any()))
 
-    def foreground_model(self, seed):
-        from cmbml.sims.foregrounds import ForegroundModel
-        from cmbml.sims.templates import make_templates
+    def foreground_model(self, seed, engine="numpy"):
+        from cmbml.sims.foregrounds import model_from_config
 
-        return ForegroundModel(make_templates(self.components, self.nside_sky, seed))
+        return model_from_config({**self.fg_config, "engine": engine}, self.nside_sky, seed)
+
+
+class SHTClock:
+    """Accumulates the wall time spent in :func:`cmbml.sphere.map2alm` and ``alm2map``."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._saved = {}
+
+    def __enter__(self):
+        from cmbml import sphere
+
+        for name in ("map2alm", "alm2map"):
+            original = getattr(sphere, name)
+            self._saved[name] = original
+
+            def timed(*args, _original=original, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    self.seconds += time.perf_counter() - start
+
+            setattr(sphere, name, timed)
+        return self
+
+    def __exit__(self, *exc):
+        from cmbml import sphere
+
+        for name, original in self._saved.items():
+            setattr(sphere, name, original)
 
 
 def _timed(fn, repeats):
-    """Median wall time of ``fn(i)`` over repeats, and the numpy peak of the first call (MB)."""
-    times, peak = [], None
+    """Median wall and transform times of ``fn(i)`` over repeats, and the numpy peak (MB)."""
+    walls, shts, peak = [], [], None
     for i in range(repeats):
         if i == 0:
             tracemalloc.start()
-        start = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - start)
+        with SHTClock() as clock:
+            start = time.perf_counter()
+            fn(i)
+            walls.append(time.perf_counter() - start)
+        shts.append(clock.seconds)
         if i == 0:
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
-    return statistics.median(times), peak
+    return statistics.median(walls), statistics.median(shts), peak
 
 
 def _simulate_fixed(s: Setup, fg_maps, sim):
@@ -120,42 +156,6 @@ def _simulate_varying(s: Setup, sim):
     return truth, [m + s.noise(rng, i) for i, m in enumerate(maps)]
 
 
-def _sht_synthesis(s: Setup, alm):
-    """The syntheses of one simulation: truth + every detector, batched like the pipeline."""
-    from cmbml import sphere
-
-    pol = s.pol
-    sphere.alm2map(alm if pol.any() else alm[0], s.nside, s.lmax, pol=bool(pol.any()))
-    if pol.any():
-        sphere.alm2map(np.repeat(alm[None], pol.sum(), 0), s.nside, s.lmax, pol=True)
-    sphere.alm2map(np.repeat(alm[:1], (~pol).sum(), 0), s.nside, s.lmax)
-
-
-def _sht_analysis(s: Setup, maps_pol, maps_t):
-    """The analyses of one varying-foreground simulation at nside_sky (one per detector)."""
-    from cmbml import sphere
-
-    for _ in range(int(s.pol.sum())):
-        sphere.map2alm(maps_pol, s.lmax, pol=True)
-    sphere.map2alm(maps_t[: int((~s.pol).sum())], s.lmax)
-
-
-def _sht_templates(s: Setup):
-    """The syntheses generating one set of templates at nside_sky (``lmax = 3 nside_sky / 2``)."""
-    from cmbml import sphere
-
-    lmax = 3 * s.nside_sky // 2
-    n_pol = sum(1 for c in s.components.values() if c.get("polarisation"))
-    n_spin0 = sum(
-        1
-        for c in s.components.values()
-        if c["template"].get("log_sigma", 0) and not c.get("polarisation")
-    ) + sum(1 for c in s.components.values() for p in c["params"].values() if p.get("std", 0))
-    alm = np.zeros((n_pol, 3, sphere.nalm(lmax)), dtype=np.complex128)
-    sphere.alm2map(alm, s.nside_sky, lmax, pol=True)
-    sphere.alm2map(alm[:, 0][:1].repeat(n_spin0, 0), s.nside_sky, lmax)
-
-
 def _repeats(nside):
     """Timed repetitions (median): the machine is shared, small cases need more."""
     return {64: 10, 128: 5}.get(nside, 2)
@@ -169,37 +169,26 @@ def _register(nside, fields):
         from cmbml.sims.sky import beamed_foreground_maps
 
         s = Setup(nside, fields)
-        start = time.perf_counter()
-        model = s.foreground_model(1)
-        fg_maps = beamed_foreground_maps(model, s.freqs, s.fwhm, s.pol, nside, s.lmax)
-        fg_once = time.perf_counter() - start
+        with SHTClock() as clock:
+            start = time.perf_counter()
+            model = s.foreground_model(1)
+            fg_maps = beamed_foreground_maps(model, s.freqs, s.fwhm, s.pol, nside, s.lmax)
+            fg_once = time.perf_counter() - start
         del model
-        wall, peak = _timed(lambda i: _simulate_fixed(s, fg_maps, i), _repeats(nside))
-        alm = s.cmb_alm(np.random.default_rng(0))
-        sht, _ = _timed(lambda i: _sht_synthesis(s, alm), _repeats(nside))
+        wall, sht, peak = _timed(lambda i: _simulate_fixed(s, fg_maps, i), _repeats(nside))
         return {
             "wall_s": wall,
             "sht_s": sht,
             "wall_over_sht": wall / sht,
             "fg_once_s": fg_once,
+            "fg_once_sht_s": clock.seconds,
             "per_sim_numpy_peak_mb": peak,
         }
 
     @benchmark(f"sims.sky_varying_fg.{tag}")
     def varying() -> dict:
         s = Setup(nside, fields)
-        wall, peak = _timed(lambda i: _simulate_varying(s, i), _repeats(nside))
-        alm = s.cmb_alm(np.random.default_rng(0))
-        rng = np.random.default_rng(0)
-        maps_pol = rng.standard_normal((3, 12 * s.nside_sky**2))
-        maps_t = rng.standard_normal((len(BANDS), 12 * s.nside_sky**2))
-
-        def shts(i):
-            _sht_templates(s)
-            _sht_analysis(s, maps_pol, maps_t)
-            _sht_synthesis(s, alm)
-
-        sht, _ = _timed(shts, _repeats(nside))
+        wall, sht, peak = _timed(lambda i: _simulate_varying(s, i), _repeats(nside))
         return {
             "wall_s": wall,
             "sht_s": sht,
@@ -214,8 +203,8 @@ def _register(nside, fields):
         start = time.perf_counter()
         sim.warm_up()
         compile_s = time.perf_counter() - start
-        wall, _ = _timed(sim.simulate, _repeats(nside))
-        ours, _ = _timed(lambda i: _simulate_varying(s, i), _repeats(nside))
+        wall, _, _ = _timed(sim.simulate, _repeats(nside))
+        ours, _, _ = _timed(lambda i: _simulate_varying(s, i), _repeats(nside))
         return {
             "wall_s": wall,
             "numba_compile_s": compile_s,
@@ -231,13 +220,7 @@ class _BaselinePySM3:
         self.s = s
 
     def warm_up(self):
-        from cmbml.sims.foregrounds import pysm3_model
-
-        model = self.s.foreground_model(0)
-        import pysm3.units as u
-
-        for t in model.templates:
-            pysm3_model(t).get_emission(100.0 * u.GHz)
+        self.s.foreground_model(0, engine="pysm3").emission(100.0)
 
     def simulate(self, sim):
         import healpy as hp
@@ -245,7 +228,6 @@ class _BaselinePySM3:
         import pysm3.units as u
 
         from cmbml import sphere
-        from cmbml.sims.foregrounds import pysm3_model
 
         s = self.s
         rng = np.random.default_rng(sim)
@@ -253,16 +235,12 @@ class _BaselinePySM3:
         truth = hp.alm2map(alm if s.pol.any() else alm[0], s.nside, lmax=s.lmax)
         cmb_sky = hp.alm2map(alm if s.pol.any() else alm[0], s.nside_sky, lmax=s.lmax)
         cmb_sky = np.atleast_2d(cmb_sky)
-        templates = s.foreground_model(1000 + sim).templates
-        sky = pysm3.Sky(nside=s.nside_sky, component_objects=[pysm3_model(t) for t in templates])
+        model = s.foreground_model(1000 + sim, engine="pysm3")
         window = sphere.pixel_window(s.nside, s.lmax)
         out = []
         for i, f in enumerate(s.freqs):
-            emission = sky.get_emission(f * u.GHz).to(
-                u.uK_CMB, equivalencies=u.cmb_equivalencies(f * u.GHz)
-            )
             nfield = 3 if s.pol[i] else 1
-            total = emission.value[:nfield] + cmb_sky[:nfield]
+            total = model.emission(f, pol=nfield == 3) + cmb_sky[:nfield]
             if nfield == 3:  # beam x pixel window
                 beam = hp.gauss_beam(np.radians(s.fwhm[i] / 60), s.lmax, pol=True).T[:3] * window
                 kwargs = {"beam_window": beam}

@@ -1,4 +1,4 @@
-"""Galactic foreground emission at detector frequencies (delta bandpass), in uK_CMB.
+"""Foreground emission at detector frequencies (delta bandpass), in uK_CMB.
 
 Laws (brightness temperature ``T_RJ(nu) = T_RJ(nu_ref) * s(nu)``, as in PySM3):
 
@@ -11,16 +11,21 @@ Laws (brightness temperature ``T_RJ(nu) = T_RJ(nu_ref) * s(nu)``, as in PySM3):
   ``s = (nu_ref / nu)**2 * exp(-(ln(nu / nu_peak)**2 - ln(nu_ref / nu_peak)**2) / (2 W**2))``.
   An analytic stand-in for PySM3's ``SpDust`` (whose spdust2 emissivity table is downloaded
   data); ``W = 0.5`` gives a peak about a factor 3 wide at half maximum, like spdust2's CNM.
+* ``tsz`` (thermal SZ, maps of Compton y): ``dT_CMB = T_CMB y (x coth(x / 2) - 4)``.
+* ``cmb`` (kinetic SZ, maps in uK_CMB): the CMB's own SED, flat in uK_CMB.
 
 K_RJ -> K_CMB at frequency nu: ``(exp(x) - 1)**2 / (x**2 exp(x))`` with ``x = h nu / k T_CMB``,
 ``T_CMB = 2.7255 K`` (the factor PySM3 uses for a delta bandpass).
 
 Engines: ``numpy`` (default) evaluates these laws vectorised over pixels; ``pysm3`` feeds the
-same templates, in memory, to PySM3's ``ModifiedBlackBody``, ``PowerLaw`` and ``SpDust``
-(with a tabulated log-normal emissivity) classes. Both agree to < 1e-6 (tested). numpy is
-the default because PySM3's classes compile with numba in every new process (~13 s), which
-dominates a per-simulation worker at nside <= 128. :class:`PresetForegroundModel` runs PySM3's
-own presets (``d9``, ``s4``, ``f1``, ``a1`` ...) when their data files are on disk.
+galactic templates, in memory, to PySM3's ``ModifiedBlackBody``, ``PowerLaw`` and ``SpDust``
+(with a tabulated log-normal emissivity) classes; extragalactic components stay on numpy.
+Both agree to < 1e-6 (tested). numpy is the default because PySM3's classes compile with numba
+in every new process (~13 s), which dominates a per-simulation worker at nside <= 128. Point
+sources (:class:`cmbml.sims.extragalactic.PointSources`) are added in uK_CMB.
+:class:`cmbml.sims.pysm_presets.PresetForegroundModel` runs PySM3's own presets (``d9``,
+``s4``, ``f1``, ``a1``, ``cib1``, ``tsz1``, ``ksz1``, ``rg1`` ...) from local data files (it and
+:func:`~cmbml.sims.pysm_presets.preset_data_files` are importable from here too).
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cmbml.sims.extragalactic import PointSources, make_extragalactic, sz_spectral_function
 from cmbml.sims.instrument import T_CMB_K, kcmb_to_krj
+from cmbml.sims.pysm_presets import PresetForegroundModel, preset_data_files
 from cmbml.sims.templates import ComponentTemplate, make_templates
 
 __all__ = [
@@ -49,6 +56,8 @@ __all__ = [
     "preset_data_files",
     "pysm3_model",
     "sed",
+    "cmb_sed",
+    "tsz_sed",
 ]
 
 T_CMB = T_CMB_K
@@ -122,7 +131,23 @@ def lognormal_sed(freq_ghz: float, freq_ref_ghz: float, freq_peak, width):
     )
 
 
-_SEDS = {"mbb": mbb_sed, "power_law": power_law_sed, "lognormal": lognormal_sed}
+def tsz_sed(freq_ghz: float, freq_ref_ghz: float):
+    """uK_RJ per unit Compton y at ``freq_ghz``: ``1e6 T_CMB (x coth(x / 2) - 4) dT_RJ/dT_CMB``."""
+    return 1e6 * T_CMB * sz_spectral_function(freq_ghz) * kcmb_to_krj(freq_ghz)
+
+
+def cmb_sed(freq_ghz: float, freq_ref_ghz: float):
+    """uK_RJ per uK_CMB at ``freq_ghz`` (maps already in uK_CMB: the kinetic SZ)."""
+    return kcmb_to_krj(freq_ghz)
+
+
+_SEDS = {
+    "mbb": mbb_sed,
+    "power_law": power_law_sed,
+    "lognormal": lognormal_sed,
+    "tsz": tsz_sed,
+    "cmb": cmb_sed,
+}
 
 
 def sed(template: ComponentTemplate, freq_ghz: float):
@@ -142,24 +167,37 @@ class ForegroundModel:
     Parameters
     ----------
     templates : Mapping[str, ComponentTemplate] or Sequence[ComponentTemplate]
-        Components at their reference frequencies (uK_RJ), all at the same nside.
+        Components at their reference frequencies (in each template's unit), all at one nside.
     engine : str
-        ``numpy`` (vectorised laws) or ``pysm3`` (PySM3 model classes fed the same maps).
+        ``numpy`` (vectorised laws) or ``pysm3`` (PySM3 model classes fed the same maps, for
+        the galactic templates).
+    sources : Sequence[PointSources]
+        Point-source catalogues, added to the intensity.
+    nside : int, optional
+        Resolution of the emission (needed when there is no template).
     """
 
-    def __init__(self, templates, engine: str = "numpy"):
+    def __init__(
+        self,
+        templates=(),
+        engine: str = "numpy",
+        sources: Sequence[PointSources] = (),
+        nside: int | None = None,
+    ):
         self.templates = list(templates.values() if isinstance(templates, Mapping) else templates)
-        if not self.templates:
-            raise ValueError("ForegroundModel needs at least one component template")
+        self.sources = list(sources)
         if engine not in ENGINES:
             raise ValueError(f"foreground engine={engine!r}: expected one of {ENGINES}")
-        sides = {t.nside for t in self.templates}
+        sides = {t.nside for t in self.templates} | ({nside} if nside else set())
         if len(sides) != 1:
-            raise ValueError(f"component templates have different nside values: {sorted(sides)}")
+            raise ValueError(
+                "component templates have different nside values (or none is given): "
+                f"{sorted(sides)}"
+            )
         self.nside = sides.pop()
         self.engine = engine
         self._pysm_models = None
-        self._mbb_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._mbb_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def polarised(self) -> bool:
@@ -168,12 +206,17 @@ class ForegroundModel:
 
     @property
     def uniform_components(self) -> list[ComponentTemplate] | None:
-        """The templates if every SED is spatially uniform (numpy engine), else None.
+        """The templates if every SED is spatially uniform (numpy engine, no sources), else None.
 
         Then the emission at any frequency is ``sum_c krj_to_kcmb * sed_c(nu) * maps_c``, so
         the spherical-harmonic transform of each component can be done once and scaled.
         """
-        if self.engine == "numpy" and all(t.uniform_sed for t in self.templates):
+        if (
+            self.engine == "numpy"
+            and self.templates
+            and not self.sources
+            and all(t.uniform_sed for t in self.templates)
+        ):
             return self.templates
         return None
 
@@ -194,35 +237,40 @@ class ForegroundModel:
         np.ndarray
             ``(3, npix)`` or ``(1, npix)`` float64, uK_CMB.
         """
+        freq_ghz = float(freq_ghz)
         shape = (3 if pol else 1, 12 * self.nside**2)
         if out is None:
             out = np.empty(shape)
         elif out.shape != shape:
             raise ValueError(f"out has shape {out.shape}, expected {shape}")
-        if self.engine == "pysm3":
-            out[:] = self._emission_pysm3(freq_ghz, pol)
-            return out
         out[:] = 0.0
+        templates = self.templates
+        if self.engine == "pysm3":
+            templates = [t for t in templates if t.kind != "galactic"]
         scratch = np.empty(shape[1])
-        for k, t in enumerate(self.templates):
-            scaling = self._sed(k, t, float(freq_ghz))
+        for t in templates:
+            scaling = self._sed(t, freq_ghz)
             for f in range(min(shape[0], t.maps.shape[0])):
                 np.multiply(t.maps[f], scaling, out=scratch)
                 out[f] += scratch
         out *= krj_to_kcmb(freq_ghz)
+        if self.engine == "pysm3":
+            out += self._emission_pysm3(freq_ghz)[: shape[0]]
+        for s in self.sources:
+            out[0] += s.emission(freq_ghz, self.nside)
         return out
 
-    def _sed(self, k: int, t: ComponentTemplate, freq_ghz: float):
+    def _sed(self, t: ComponentTemplate, freq_ghz: float):
         """:func:`sed`, evaluated in place (varying MBB: from cached per-pixel constants)."""
         if t.uniform_sed or t.law not in ("mbb", "power_law"):
             return sed(t, freq_ghz)
         if t.law == "power_law":
             out = np.multiply(t.params["beta"], np.log(freq_ghz / t.freq_ref_ghz))
             return np.exp(out, out=out)
-        if k not in self._mbb_cache:
+        if t.name not in self._mbb_cache:
             inv_t = H_OVER_K_GHZ / np.asarray(t.params["temperature"], dtype=np.float64)
-            self._mbb_cache[k] = (inv_t, np.expm1(t.freq_ref_ghz * inv_t))
-        inv_t, expm1_ref = self._mbb_cache[k]
+            self._mbb_cache[t.name] = (inv_t, np.expm1(t.freq_ref_ghz * inv_t))
+        inv_t, expm1_ref = self._mbb_cache[t.name]
         log_ratio = np.log(freq_ghz / t.freq_ref_ghz)
         out = np.multiply(t.params["beta"], log_ratio)
         out += log_ratio
@@ -233,18 +281,19 @@ class ForegroundModel:
         out /= den
         return out
 
-    def _emission_pysm3(self, freq_ghz, pol):
+    def _emission_pysm3(self, freq_ghz):
+        """Galactic templates through PySM3's classes: ``(3, npix)`` uK_CMB."""
         import pysm3.units as u
 
         if self._pysm_models is None:
-            self._pysm_models = [pysm3_model(t) for t in self.templates]
+            self._pysm_models = [pysm3_model(t) for t in self.templates if t.kind == "galactic"]
         out = np.zeros((3, 12 * self.nside**2))
         for model in self._pysm_models:
             out += np.atleast_2d(model.get_emission(freq_ghz * u.GHz).value)
         out *= (1.0 * u.uK_RJ).to_value(
             u.uK_CMB, equivalencies=u.cmb_equivalencies(freq_ghz * u.GHz)
         )
-        return out if pol else out[:1]
+        return out
 
 
 def _ame_emissivity_file(width: float) -> str:
@@ -307,118 +356,22 @@ def pysm3_model(t: ComponentTemplate):
     )
 
 
-def _files_in(config, nside: int) -> list[str]:
-    """Data files a PySM3 preset config section refers to, with ``{nside}`` resolved."""
-    if "class" not in config:
-        return [f for sub in config.values() for f in _files_in(sub, nside)]
-    available = config.get("available_nside")
-    tnside = min(available, key=lambda x: abs(x - nside)) if available else nside
-    files = []
-    for value in config.values():
-        if isinstance(value, str) and value.endswith((".fits", ".txt", ".fits.gz", ".h5")):
-            files.append(value.format(nside=tnside))
-    return files
-
-
-def preset_data_files(preset_strings: Sequence[str], nside: int) -> list[str]:
-    """Relative paths of the PySM3 data files the presets need at ``nside``.
-
-    Raises
-    ------
-    ValueError
-        If a preset string is not one of PySM3's presets.
-    """
-    from pysm3.sky import PRESET_MODELS
-
-    files = []
-    for name in preset_strings:
-        if name not in PRESET_MODELS:
-            raise ValueError(
-                f"unknown PySM3 preset {name!r} in model.sim.foregrounds.preset_strings"
-            )
-        files += _files_in(PRESET_MODELS[name], nside)
-    return files
-
-
-class PresetForegroundModel:
-    """PySM3 presets (``d9``, ``s4``, ``f1``, ``a1`` ...) read from local data, in uK_CMB.
-
-    Parameters
-    ----------
-    preset_strings : Sequence[str]
-        PySM3 preset names.
-    nside : int
-        Resolution of the emission maps (``nside_sky``).
-    data_dir : str or Path, optional
-        Folder holding PySM3's data tree (default: environment variable ``PYSM_LOCAL_DATA``).
-        Every file the presets need must be there: nothing is downloaded.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the data folder is not set or lacks a file (the message lists what is missing).
-    """
-
-    uniform_components = None
-
-    def __init__(self, preset_strings: Sequence[str], nside: int, data_dir=None):
-        import pysm3
-
-        data_dir = data_dir or os.environ.get("PYSM_LOCAL_DATA")
-        key = "model.sim.foregrounds.preset_strings"
-        if not data_dir:
-            raise FileNotFoundError(
-                f"{key}={list(preset_strings)} needs PySM3 template data: set PYSM_LOCAL_DATA "
-                "to the folder holding it (nothing is downloaded)"
-            )
-        needed = preset_data_files(preset_strings, nside)
-        missing = [f for f in needed if not (Path(data_dir) / f).exists()]
-        if missing:
-            raise FileNotFoundError(
-                f"{key}={list(preset_strings)}: PYSM_LOCAL_DATA={data_dir} lacks {missing}"
-            )
-        previous = os.environ.get("PYSM_LOCAL_DATA")
-        os.environ["PYSM_LOCAL_DATA"] = str(data_dir)
-        try:
-            self.sky = pysm3.Sky(nside=nside, preset_strings=list(preset_strings))
-        finally:
-            if previous is None:
-                del os.environ["PYSM_LOCAL_DATA"]
-            else:
-                os.environ["PYSM_LOCAL_DATA"] = previous
-        self.nside = nside
-        self.polarised = True
-
-    def emission(self, freq_ghz: float, pol: bool = True, out: np.ndarray | None = None):
-        """Total emission at ``freq_ghz``: ``(3, npix)`` or ``(1, npix)`` float64, uK_CMB.
-
-        ``out``, if given, is filled and returned.
-        """
-        import pysm3.units as u
-
-        maps = np.atleast_2d(self.sky.get_emission(freq_ghz * u.GHz).value).astype(np.float64)
-        maps *= (1.0 * u.uK_RJ).to_value(
-            u.uK_CMB, equivalencies=u.cmb_equivalencies(freq_ghz * u.GHz)
-        )
-        maps = maps if pol else maps[:1]
-        if out is None:
-            return maps
-        out[:] = maps
-        return out
-
-
-def model_from_config(fg_cfg: Mapping, nside_sky: int, seed: int):
+def model_from_config(fg_cfg: Mapping, nside_sky: int, seed: int, freqs_ghz=None):
     """The foreground model a ``model.sim.foregrounds`` config describes.
 
     Parameters
     ----------
     fg_cfg : Mapping
-        ``preset_strings`` (PySM3 presets from local data) or ``components`` (synthetic
-        templates, see :func:`cmbml.sims.templates.make_templates`) and ``engine``.
+        ``preset_strings`` (PySM3 presets from local data), or ``components`` (galactic
+        templates, see :func:`cmbml.sims.templates.make_templates`, and extragalactic ones with
+        a ``kind``, see :func:`cmbml.sims.extragalactic.make_extragalactic`; an entry with
+        ``enabled: false`` is left out), ``galaxy`` (shared geometry) and ``engine``.
     nside_sky : int
         Resolution at which the emission is computed.
     seed : int
-        Seed of the synthetic templates.
+        Seed of the synthetic components.
+    freqs_ghz : Sequence[float], optional
+        Frequencies that will be asked for (presets then need only the maps around them).
 
     Returns
     -------
@@ -426,8 +379,21 @@ def model_from_config(fg_cfg: Mapping, nside_sky: int, seed: int):
     """
     presets = fg_cfg.get("preset_strings")
     if presets:
-        return PresetForegroundModel(list(presets), nside_sky)
-    if not fg_cfg.get("components"):
+        return PresetForegroundModel(list(presets), nside_sky, freqs_ghz=freqs_ghz)
+    if fg_cfg.get("components") is None:
         raise ValueError("model.sim.foregrounds needs 'components' or 'preset_strings'")
-    templates = make_templates(fg_cfg["components"], nside_sky, seed)
-    return ForegroundModel(templates, engine=fg_cfg.get("engine", "numpy"))
+    comps = fg_cfg["components"]
+    enabled = {n: c for n, c in comps.items() if c.get("enabled", True)}
+    # a component that is off still shapes the ones tracing it (AME follows the dust template)
+    traced = {(c.get("template") or {}).get("tracer") for c in enabled.values()}
+    galactic = {n: c for n, c in comps.items() if "kind" not in c and (n in enabled or n in traced)}
+    extragalactic = {n: c for n, c in enabled.items() if "kind" in c}
+    templates = make_templates(galactic, nside_sky, seed, galaxy=fg_cfg.get("galaxy"))
+    templates = {n: t for n, t in templates.items() if n in enabled}
+    extra, sources = make_extragalactic(extragalactic, nside_sky, seed)
+    return ForegroundModel(
+        {**templates, **extra},
+        engine=fg_cfg.get("engine", "numpy"),
+        sources=sources,
+        nside=nside_sky,
+    )

@@ -2,31 +2,38 @@
 
 Each component is a set of HEALPix RING maps at a reference frequency, in Galactic coordinates:
 
-* **Intensity** ``I = A * G(l, b) * exp(s * g - s**2 / 2)``  [uK_RJ], positive everywhere.
-  ``G`` is a galactic profile, ``G = (1 + c * exp((x - 1) / w)) / sqrt(sin(b)**2 + eps**2)``
-  times ``sqrt(1 + eps**2)`` (a cosec-like plane-parallel slab, smooth at ``b = 0``, brighter
-  towards the Galactic centre, ``x = cos(b) cos(l)``), so that ``A`` is the intensity at the
-  poles. ``g`` is a unit-variance Gaussian random field with angular power law
-  ``C_l ∝ l**alpha`` (``l >= 2``; ``alpha`` is the ``cl_slope`` of the config, a slope of
-  **C_l**, not of D_l = l(l+1)C_l/2pi, which goes as ``l**(alpha + 2)``). A component may
-  instead follow another one's intensity (``tracer``: AME follows dust), with its own extra
-  log-normal modulation.
-* **Polarisation** ``Q + iU = p * I * exp(2i psi)``: the angle ``psi`` is that of a spin-2
-  Gaussian field with ``C_l^EE ∝ l**alpha_P`` and ``C_l^BB = r * C_l^EE``; the fraction
-  ``p = p_max * (1 - exp(-u / u0))`` grows with the field's normalised squared amplitude ``u``
-  (exponentially distributed, mean 1), ``u0 = p_max / p_mean - 1`` so that ``<p> = p_mean``.
+* **Intensity** ``I = P(l, b) * exp(s * g - s**2 / 2)``  [uK_RJ], positive everywhere. ``P`` is
+  the component's envelope (:func:`cmbml.sims.galaxy.galactic_profile`: a warped cosec slab, an
+  off-centre inner Galaxy, clouds and Loop I, with ``P ~ amplitude`` at the poles). ``g`` is a
+  unit-variance Gaussian random field with angular power law ``C_l ∝ l**alpha`` (``l >= 2``;
+  ``alpha`` is the ``cl_slope`` of the config, a slope of **C_l**, not of
+  D_l = l(l+1)C_l/2pi, which goes as ``l**(alpha + 2)``). A component may instead follow
+  another one's intensity (``tracer``: AME follows dust), with its own extra log-normal
+  modulation.
+* **Polarisation** ``Q + iU = k * P * Pi`` with
+  ``Pi = f * Pi_ord + sqrt(1 - f**2) * Pi_turb / sqrt(max(1, P / A))``: ``Pi_ord`` is the
+  pattern of the ordered Galactic field (:func:`cmbml.sims.galaxy.ordered_polarisation`);
+  ``Pi_turb`` a spin-2 Gaussian field (unit mean ``|Pi_turb|**2``), averaged down along long
+  lines of sight (``P / A`` ~ the number of turbulent cells: in the plane the ordered field
+  dominates, as Planck sees) whose E modes have ``C_l^EE ∝ l**alpha_P``, a coherence
+  ``rho`` (``te_correlation``) with the log-intensity field ``g`` (so that TE > 0, as
+  Planck 2018 XI measures for dust), and ``C_l^BB = r * C_l^EE``. The envelope ``P`` is smooth,
+  so this modulation leaves the ratio BB/EE at the configured ``r`` where the sky is not masked.
+  The polarisation fraction ``p = |Q + iU| / I`` is limited softly, ``p -> p_max tanh(p /
+  p_max)``, and ``k`` is set so that the mean of ``p`` over the sky is ``frac_mean``.
 * **Spectral parameters** (``beta``, ``temperature``, ...): ``mean + std * g`` with their own
   Gaussian fields, or scalars when ``std = 0`` (a spatially uniform SED).
 
 Fields are drawn multipole by multipole (l-major), each from its own stream seeded by
-(seed, component, field), and normalised to unit variance over ``l >= 2`` to infinity: the
+(seed, component, field), and normalised to unit variance over ``l >= l_min`` to infinity
+(``cl_ell_min``, default 2; larger scales are then the envelope's): the
 same seed gives the same sky at every resolution (a lower ``nside`` sees the band-limited
 version), and changing one component never changes another.
 
 Default numbers (``cfg/model/sim/foregrounds/synthetic.yaml``) follow PySM3's d9/d10, s4/s5, f1
 and a1 models: dust at 353 GHz (beta 1.53 ± 0.05, T 19.6 ± 1 K; C_l slopes -2.7 in intensity and
--2.42 in polarisation, Planck 2018 XI), synchrotron at 23 GHz (beta -3.1 ± 0.1, slope -3),
-free-free at 30 GHz (beta -2.14), AME at 22.8 GHz tracing dust.
+-2.42 in polarisation, BB/EE 0.5 and r_TE ~ 0.35, Planck 2018 XI), synchrotron at 23 GHz
+(beta -3.1 ± 0.1, slope -3), free-free at 30 GHz (beta -2.14), AME at 22.8 GHz tracing dust.
 """
 
 from __future__ import annotations
@@ -41,14 +48,20 @@ import numpy as np
 from scipy.special import zeta
 
 from cmbml import sphere
+from cmbml.sims.galaxy import galactic_profile, ordered_polarisation
+from cmbml.sims.polarisation import (
+    calibrate_bb_ee,
+    cap_fraction,
+    diffuse_window,
+    limit_polarisation,
+)
 
 __all__ = [
     "LAWS",
     "ComponentTemplate",
-    "galactic_profile",
+    "field_stream",
     "gaussian_alm",
     "make_templates",
-    "polarisation_from_field",
     "power_law_cl",
 ]
 
@@ -56,8 +69,11 @@ LAWS = {
     "mbb": ("beta", "temperature"),
     "power_law": ("beta",),
     "lognormal": ("freq_peak", "width"),
+    "tsz": (),
+    "cmb": (),
 }
-"""SED laws and the spectral parameters each needs (see :mod:`cmbml.sims.foregrounds`)."""
+"""SED laws and the spectral parameters each needs (see :mod:`cmbml.sims.foregrounds`); ``tsz``
+(Compton-y maps) and ``cmb`` (maps in uK_CMB) are the extragalactic SZ laws."""
 
 
 @dataclass
@@ -73,9 +89,14 @@ class ComponentTemplate:
     freq_ref_ghz : float
         Reference frequency of ``maps``, GHz.
     maps : np.ndarray
-        ``(1, npix)`` intensity or ``(3, npix)`` I, Q, U at ``freq_ref_ghz``, uK_RJ, RING.
+        ``(1, npix)`` intensity or ``(3, npix)`` I, Q, U at ``freq_ref_ghz``, RING, in ``unit``.
     params : dict
         Spectral parameters: floats (uniform) or ``(npix,)`` maps (spatially varying).
+    kind : str
+        ``galactic`` or the extragalactic kind (``cib``, ``tsz``, ``ksz``).
+    unit : str
+        Unit of ``maps``: ``uK_RJ`` (laws mbb, power_law, lognormal), ``y`` (Compton
+        parameter, law tsz) or ``uK_CMB`` (law cmb).
     """
 
     name: str
@@ -83,6 +104,8 @@ class ComponentTemplate:
     freq_ref_ghz: float
     maps: np.ndarray
     params: dict = field(default_factory=dict)
+    kind: str = "galactic"
+    unit: str = "uK_RJ"
 
     @property
     def nside(self) -> int:
@@ -167,112 +190,14 @@ def _lmajor_indices(lmax: int):
     return ell, real_idx, imag_idx, halve
 
 
-def galactic_profile(
-    nside: int,
-    amplitude: float,
-    disk_epsilon: float,
-    center_boost: float = 0.0,
-    center_width: float = 0.3,
-) -> np.ndarray:
-    """Smooth galactic intensity profile ``A * G(l, b)`` (see the module docstring).
-
-    Parameters
-    ----------
-    nside : int
-        HEALPix resolution (Galactic coordinates, RING).
-    amplitude : float
-        Value at the galactic poles (any unit; uK_RJ for templates).
-    disk_epsilon : float
-        Disk thickness (radians of latitude, > 0): the plane is ~``1 / eps`` times the poles.
-    center_boost : float
-        Extra brightness ``c`` at the Galactic centre (~``1 + c`` times the anticentre).
-    center_width : float
-        Angular extent ``w`` of the central boost: ``exp((cos(angle to centre) - 1) / w)``.
-
-    Returns
-    -------
-    np.ndarray
-        ``(npix,)`` profile.
-    """
-    if disk_epsilon <= 0 or center_width <= 0 or center_boost < 0:
-        raise ValueError(
-            "galactic profile needs disk_epsilon > 0, center_width > 0 and center_boost >= 0, "
-            f"got {disk_epsilon}, {center_width}, {center_boost}"
-        )
-    x, z = _galactic_xz(nside)
-    out = np.square(z)
-    out += disk_epsilon**2
-    np.divide(amplitude**2 * (1.0 + disk_epsilon**2), out, out=out)
-    np.sqrt(out, out=out)  # amplitude * slab
-    if center_boost:
-        boost = np.subtract(x, 1.0)
-        boost *= 1.0 / center_width
-        np.exp(boost, out=boost)
-        boost *= center_boost
-        boost += 1.0
-        out *= boost
-        out /= 1.0 + center_boost * np.exp(-1.0 / center_width)
-    return out
-
-
-@functools.lru_cache(maxsize=2)
-def _galactic_xz(nside: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-vector x (towards the Galactic centre) and z (towards the north pole) of pixels."""
-    x, _, z = hp.pix2vec(nside, np.arange(hp.nside2npix(nside)))
-    return x, z
-
-
-def polarisation_from_field(
-    intensity: np.ndarray,
-    q_field: np.ndarray,
-    u_field: np.ndarray,
-    mean_sq: float,
-    frac_max: float,
-    frac_mean: float,
-) -> np.ndarray:
-    """Q, U from an intensity map and the angle/amplitude of a spin-2 field.
-
-    Parameters
-    ----------
-    intensity : np.ndarray
-        ``(npix,)`` intensity, uK_RJ.
-    q_field, u_field : np.ndarray
-        ``(npix,)`` spin-2 Gaussian field.
-    mean_sq : float
-        Expected ``<q**2 + u**2>`` of the field (normalises its squared amplitude ``u``).
-    frac_max, frac_mean : float
-        Maximum and mean polarisation fraction, ``0 < frac_mean < frac_max < 1``.
-
-    Returns
-    -------
-    np.ndarray
-        ``(2, npix)`` Q, U in the unit of ``intensity``; ``sqrt(Q**2 + U**2) / I <= frac_max``.
-    """
-    if not 0.0 < frac_mean < frac_max < 1.0:
-        raise ValueError(
-            f"need 0 < frac_mean < frac_max < 1 for polarisation, got {frac_mean}, {frac_max}"
-        )
-    u0 = frac_max / frac_mean - 1.0
-    amp = np.hypot(q_field, u_field)
-    scale = np.square(amp)
-    scale *= -1.0 / (mean_sq * u0)
-    np.expm1(scale, out=scale)
-    scale *= -frac_max
-    scale *= intensity
-    np.divide(scale, amp, out=scale, where=amp > 0)
-    out = np.empty((2,) + amp.shape)
-    np.multiply(scale, q_field, out=out[0])
-    np.multiply(scale, u_field, out=out[1])
-    return out
-
-
-def _stream(seed: int, *keys: str) -> np.random.Generator:
+def field_stream(seed: int, *keys: str) -> np.random.Generator:
+    """Random stream of one field, seeded by (seed, key, ...): independent of every other key."""
     words = [int(seed) % 2**63] + [zlib.crc32(k.encode()) for k in keys]
     return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def _alm(slope, lmax, seed, *keys) -> np.ndarray:
-    return gaussian_alm(power_law_cl(slope, lmax), lmax, _stream(seed, *keys))
+def _alm(slope, lmax, seed, *keys, ell_min: int = 2) -> np.ndarray:
+    return gaussian_alm(power_law_cl(slope, lmax, ell_min), lmax, field_stream(seed, *keys))
 
 
 def _require(cfg: Mapping, key: str, where: str):
@@ -281,8 +206,8 @@ def _require(cfg: Mapping, key: str, where: str):
     return cfg[key]
 
 
-def _base_intensity(name, tcfg, done, nside) -> np.ndarray:
-    """Galactic profile, or ``ratio`` times an earlier component's intensity (``tracer``)."""
+def _envelope(name, tcfg, done, nside, galaxy) -> np.ndarray:
+    """Galactic envelope, or ``ratio`` times an earlier component's intensity (``tracer``)."""
     where = f"{name}.template"
     if "tracer" in tcfg:
         tracer = tcfg["tracer"]
@@ -291,55 +216,82 @@ def _base_intensity(name, tcfg, done, nside) -> np.ndarray:
                 f"{where}.tracer={tracer!r} must name a component listed before {name!r}"
             )
         return float(_require(tcfg, "ratio", where)) * done[tracer].maps[0]
-    return galactic_profile(
-        nside,
-        float(_require(tcfg, "amplitude", where)),
-        float(_require(tcfg, "disk_epsilon", where)),
-        float(tcfg.get("center_boost", 0.0)),
-        float(tcfg.get("center_width", 0.3)),
-    )
+    for key in ("amplitude", "disk_epsilon"):
+        _require(tcfg, key, where)
+    return galactic_profile(nside, tcfg, galaxy)
 
 
-def _intensity_and_pol(name, cfg, done, nside, lmax, seed):
+def _turbulent_alm(name, pcfg, t_alm, t_slope, lmax, seed, ell_min) -> tuple[np.ndarray, float]:
+    """E, B alm ``(2, nalm)`` of the turbulent field (E partly coherent with ``t_alm``), BB/EE."""
+    where = f"{name}.polarisation"
+    cl_e = power_law_cl(float(_require(pcfg, "cl_slope", where)), lmax, ell_min)
+    ratio = float(pcfg.get("bb_ee_ratio", 1.0))
+    rho = float(pcfg.get("te_correlation", 0.0))
+    if not -1.0 <= rho <= 1.0 or ratio < 0:
+        raise ValueError(f"{where}: need -1 <= te_correlation <= 1 and bb_ee_ratio >= 0")
+    e_alm = gaussian_alm(cl_e, lmax, field_stream(seed, name, "E"))
+    if rho and t_alm is not None:
+        cl_t = power_law_cl(t_slope, lmax, ell_min)
+        coupling = np.sqrt(np.divide(cl_e, cl_t, out=np.zeros_like(cl_e), where=cl_t > 0))
+        e_alm *= np.sqrt(1.0 - rho**2)
+        e_alm += rho * sphere.almxfl(t_alm, coupling)
+    b_alm = gaussian_alm(ratio * cl_e, lmax, field_stream(seed, name, "B"))
+    return np.stack([e_alm, b_alm]), ratio
+
+
+def _intensity_and_pol(name, cfg, done, nside, lmax, seed, galaxy):
     """Intensity ``(npix,)`` and, for polarised components, Q, U ``(2, npix)`` (else None).
 
-    The log-intensity field and the spin-2 angle field share one synthesis (T, E, B slots).
+    The log-intensity field and the turbulent spin-2 field share one synthesis (T, E, B slots).
     """
     tcfg = _require(cfg, "template", name)
     sigma = float(_require(tcfg, "log_sigma", f"{name}.template"))
+    t_slope = float(tcfg.get("cl_slope", -3.0))
+    ell_min = int(tcfg.get("cl_ell_min", 2))
+    if ell_min < 2:
+        raise ValueError(f"{name}.template.cl_ell_min must be >= 2, got {ell_min}")
     t_alm = None
     if sigma != 0:
-        t_alm = _alm(float(_require(tcfg, "cl_slope", f"{name}.template")), lmax, seed, name, "I")
+        t_slope = float(_require(tcfg, "cl_slope", f"{name}.template"))
+        t_alm = _alm(t_slope, lmax, seed, name, "I", ell_min=ell_min)
     pcfg = cfg.get("polarisation")
-    q_field = u_field = None
+    g = None
     if pcfg:
-        where = f"{name}.polarisation"
-        cl = power_law_cl(float(_require(pcfg, "cl_slope", where)), lmax)
-        ratio = float(pcfg.get("bb_ee_ratio", 1.0))
-        teb = np.stack(
-            [
-                np.zeros(sphere.nalm(lmax), dtype=np.complex128) if t_alm is None else t_alm,
-                gaussian_alm(cl, lmax, _stream(seed, name, "E")),
-                gaussian_alm(ratio * cl, lmax, _stream(seed, name, "B")),
-            ]
-        )
-        g, q_field, u_field = sphere.alm2map(teb, nside, lmax, pol=True)
+        eb, ratio = _turbulent_alm(name, pcfg, t_alm, t_slope, lmax, seed, ell_min)
+        zero = np.zeros(sphere.nalm(lmax), dtype=np.complex128)
+        teb = np.concatenate([(zero if t_alm is None else t_alm)[None], eb])
+        g, q_t, u_t = sphere.alm2map(teb, nside, lmax, pol=True)
     elif t_alm is not None:
         g = sphere.alm2map(t_alm, nside, lmax)
-    intensity = _base_intensity(name, tcfg, done, nside)
-    if sigma != 0:
-        intensity = intensity * np.exp(sigma * g - 0.5 * sigma**2)
+    envelope = _envelope(name, tcfg, done, nside, galaxy)
+    intensity = envelope if g is None else envelope * np.exp(sigma * g - 0.5 * sigma**2)
     if not pcfg:
         return intensity, None
-    qu = polarisation_from_field(
-        intensity,
-        q_field,
-        u_field,
-        1.0 + ratio,
-        float(_require(pcfg, "frac_max", where)),
-        float(_require(pcfg, "frac_mean", where)),
+    where = f"{name}.polarisation"
+    ordered = float(pcfg.get("ordered_fraction", 0.0))
+    if not 0.0 <= ordered <= 1.0:
+        raise ValueError(f"{where}.ordered_fraction must be in [0, 1], got {ordered}")
+    pol = (q_t + 1j * u_t) * (np.sqrt(1.0 - ordered**2) / np.sqrt(1.0 + ratio))
+    if "tracer" not in tcfg:
+        # long lines of sight average many turbulent cells: sqrt(N) depolarisation, N ∝ column
+        column = envelope / float(tcfg["amplitude"])
+        pol /= np.sqrt(np.maximum(column, 1.0))
+    if ordered:
+        field = _require(galaxy or {}, "magnetic_field", "galaxy")
+        q_o, u_o = ordered_polarisation(
+            nside,
+            float(_require(field, "l_deg", "galaxy.magnetic_field")),
+            float(_require(field, "b_deg", "galaxy.magnetic_field")),
+        )
+        pol += ordered * (q_o + 1j * u_o)
+    frac_max = float(_require(pcfg, "frac_max", where))
+    qu = limit_polarisation(
+        envelope, intensity, pol, float(_require(pcfg, "frac_mean", where)), frac_max
     )
-    return intensity, qu
+    shapes = (galaxy or {}).get("structures") or {}
+    clouds = {n: shapes[n] for n, a in (tcfg.get("structures") or {}).items() if a}
+    calibrate_bb_ee(qu, diffuse_window(nside, clouds), ratio, lmax)
+    return intensity, cap_fraction(qu, intensity, frac_max)
 
 
 def _parameter(name, pname, pcfg, nside, lmax, seed):
@@ -355,19 +307,26 @@ def _parameter(name, pname, pcfg, nside, lmax, seed):
 
 
 def make_templates(
-    config: Mapping, nside: int, seed: int, lmax: int | None = None
+    config: Mapping,
+    nside: int,
+    seed: int,
+    lmax: int | None = None,
+    galaxy: Mapping | None = None,
 ) -> dict[str, ComponentTemplate]:
-    """Generate every configured component's template at ``nside``.
+    """Generate every configured galactic component's template at ``nside``.
 
     Parameters
     ----------
     config : Mapping
         ``{component_name: component_config}`` in order (a tracer must come after the component
         it follows). Each component config has ``law`` (a key of :data:`LAWS`),
-        ``freq_ref_ghz``, ``template`` (``amplitude``, ``disk_epsilon``, ``center_boost``,
-        ``center_width``, ``log_sigma``, ``cl_slope``; or ``tracer``, ``ratio``, ``log_sigma``,
-        ``cl_slope``), optional ``polarisation`` (``frac_max``, ``frac_mean``, ``cl_slope``,
-        ``bb_ee_ratio``) and ``params`` (``{name: {mean, std, cl_slope}}``, the names
+        ``freq_ref_ghz``, ``template`` (envelope: ``amplitude``, ``disk_epsilon``,
+        ``slab_index``, ``center_boost``, ``center_width_deg``, ``structures``, see
+        :func:`cmbml.sims.galaxy.galactic_profile`; or ``tracer`` and ``ratio``; fluctuations:
+        ``log_sigma``, ``cl_slope`` and ``cl_ell_min``, the lowest multipole of the Gaussian
+        fields, default 2: larger scales are the envelope's), optional ``polarisation``
+        (``frac_max``, ``frac_mean``, ``cl_slope``, ``bb_ee_ratio``, ``te_correlation``,
+        ``ordered_fraction``) and ``params`` (``{name: {mean, std, cl_slope}}``, the names
         :data:`LAWS` requires).
     nside : int
         HEALPix resolution of the templates (the simulation's ``nside_sky``).
@@ -377,6 +336,9 @@ def make_templates(
         Band limit of the Gaussian fields (default ``3 * nside // 2``: with the simulation's
         ``nside_sky = 2 * nside``, the output band limit ``3 * nside - 1``; finer structure
         would reach the output only through the non-linear transforms of the templates).
+    galaxy : Mapping, optional
+        Shared Galactic geometry (``warp``, ``inner_galaxy``, ``structures``,
+        ``magnetic_field``; :mod:`cmbml.sims.galaxy`).
 
     Returns
     -------
@@ -389,13 +351,15 @@ def make_templates(
     done: dict[str, ComponentTemplate] = {}
     for name, cfg in config.items():
         law = _require(cfg, "law", name)
-        if law not in LAWS:
-            raise ValueError(f"{name}.law={law!r}: expected one of {sorted(LAWS)}")
+        if law not in ("mbb", "power_law", "lognormal"):
+            raise ValueError(
+                f"{name}.law={law!r}: expected one of ['lognormal', 'mbb', 'power_law']"
+            )
         pcfg = cfg.get("params") or {}
         missing = [p for p in LAWS[law] if p not in pcfg]
         if missing:
             raise KeyError(f"{name}.params lacks {missing} needed by law {law!r}")
-        intensity, qu = _intensity_and_pol(name, cfg, done, nside, lmax, seed)
+        intensity, qu = _intensity_and_pol(name, cfg, done, nside, lmax, seed, galaxy)
         maps = intensity[None] if qu is None else np.concatenate([intensity[None], qu])
         params = {p: _parameter(name, p, pcfg[p], nside, lmax, seed) for p in LAWS[law]}
         done[name] = ComponentTemplate(

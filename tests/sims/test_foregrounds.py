@@ -5,10 +5,11 @@ from pathlib import Path
 import healpy as hp
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
-from cmbml.sims.foregrounds import ForegroundModel, PresetForegroundModel, krj_to_kcmb
+from cmbml.sims.foregrounds import ForegroundModel, krj_to_kcmb
+from cmbml.sims.pysm_presets import PresetForegroundModel, preset_data_files
 from cmbml.sims.templates import ComponentTemplate, make_templates
+from tests.sims.skyconfig import galactic_components, galaxy
 
 CONFIG = Path(__file__).resolve().parents[2] / "cfg/model/sim/foregrounds/synthetic.yaml"
 FREQS = [28.4, 44.1, 70.4, 100.89, 142.876, 221.156, 357.5, 555.2, 866.8]
@@ -58,8 +59,7 @@ def expected_emission(t: ComponentTemplate, freq_ghz, pix):
 
 @pytest.fixture(scope="module")
 def templates():
-    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))["components"]
-    return make_templates(cfg, 16, seed=21)
+    return make_templates(galactic_components(), 16, seed=21, galaxy=galaxy())
 
 
 def test_krj_to_kcmb_matches_published_table():
@@ -98,9 +98,8 @@ def test_total_is_sum_and_fields(templates):
 
 
 def test_dust_dominates_at_353_and_synchrotron_at_30_near_the_plane():
-    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))["components"]
     nside = 64
-    templates = make_templates(cfg, nside, seed=3)
+    templates = make_templates(galactic_components(), nside, seed=3, galaxy=galaxy())
     _, _, z = hp.pix2vec(nside, np.arange(hp.nside2npix(nside)))
     low = np.abs(z) < np.sin(np.radians(15))
     for freq, winner in ((357.5, "dust"), (28.4, "synchrotron")):
@@ -193,3 +192,87 @@ def test_presets_run_from_local_files(tmp_path, monkeypatch):
             np.pad(expected_emission(t, f, pix), ((0, 3 - t.maps.shape[0]), (0, 0))) for t in parts
         )
         assert np.allclose(model.emission(f), expected, rtol=1e-5), f
+
+
+# PySM3's data layout for the extragalactic presets (pysm3/data/presets.cfg and the classes
+# WebSkyCIB, WebSkyRadioGalaxies, SimpleSZ, COLines): interpolated maps per frequency, one
+# template each for the SZ effects, the Planck CO Type 1 maps for CO.
+WEBSKY_GHZ = [90.2, 100.0, 111.0, 545.0, 857.0, 906.0]
+
+
+def test_extragalactic_preset_files_follow_pysm3_layouts():
+    files = preset_data_files(["cib1", "rg1", "tsz1", "ksz1", "co1"], 64, [100.89, 545.0, 866.8])
+    assert sorted(files) == sorted(
+        [
+            "websky/0.4/cib/cib_0100.0.fits",
+            "websky/0.4/cib/cib_0111.0.fits",
+            "websky/0.4/cib/cib_0545.0.fits",
+            "websky/0.4/cib/cib_0857.0.fits",
+            "websky/0.4/cib/cib_0906.0.fits",
+            "websky/0.4/radio/radio_0100.0.fits",
+            "websky/0.4/radio/radio_0111.0.fits",
+            "websky/0.4/radio/radio_0545.0.fits",
+            "websky/0.4/radio/radio_0857.0.fits",
+            "websky/0.4/radio/radio_0906.0.fits",
+            "websky/0.4/tsz_8192_hp.fits",
+            "websky/0.4/ksz.fits",
+            "co/HFI_CompMap_CO-Type1_512_R2.00_ring.fits",
+        ]
+    )
+    # above nside 512 PySM3 reads the 2048 CO maps; without frequencies every map is needed
+    assert "co/HFI_CompMap_CO-Type1_2048_R2.00_ring.fits" in preset_data_files(["co1"], 1024)
+    assert len(preset_data_files(["cib1"], 64)) == 46
+
+
+def test_extragalactic_presets_name_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cib_0857.0.fits"):
+        PresetForegroundModel(["cib1"], 8, data_dir=tmp_path, freqs_ghz=[866.8])
+
+
+def _krj_per_jy_sr(freq_ghz):
+    """uK_RJ per Jy/sr: T_RJ = c^2 I / (2 k nu^2)."""
+    return C**2 / (2 * K_B * (freq_ghz * 1e9) ** 2) * 1e-26 * 1e6
+
+
+@pytest.mark.slow  # PySM3 compiles its numba kernels for these classes (~30 s)
+def test_extragalactic_presets_run_from_local_files(tmp_path, monkeypatch):
+    nside = 8
+    npix = hp.nside2npix(nside)
+    rng = np.random.default_rng(1)
+    y = rng.uniform(1e-7, 1e-5, npix)
+    ksz = rng.normal(0, 3.0, npix)
+    cib = {f: rng.uniform(0.1, 1.0, npix) * (f / 545.0) ** 3 for f in WEBSKY_GHZ}  # MJy/sr
+    radio = {f: rng.uniform(10, 100, npix) for f in WEBSKY_GHZ}  # Jy/sr
+    co = rng.uniform(0, 1e-4, (3, npix))  # K_CMB, lines 1-0, 2-1, 3-2
+    _write_pysm_file(tmp_path / "websky/0.4/tsz_8192_hp.fits", y)
+    _write_pysm_file(tmp_path / "websky/0.4/ksz.fits", ksz)
+    for f in WEBSKY_GHZ:
+        _write_pysm_file(tmp_path / f"websky/0.4/cib/cib_{f:06.1f}.fits", cib[f])
+        _write_pysm_file(tmp_path / f"websky/0.4/radio/radio_{f:06.1f}.fits", radio[f])
+    _write_pysm_file(tmp_path / "co/HFI_CompMap_CO-Type1_512_R2.00_ring.fits", co)
+    monkeypatch.setenv("PYSM_LOCAL_DATA", str(tmp_path))
+    freqs = [100.89, 866.8]
+    model = PresetForegroundModel(["tsz1", "ksz1", "cib1", "rg1", "co1"], nside, freqs_ghz=freqs)
+
+    def spt(f):  # PySM3's SPT correction of the WebSky CIB maps, at the map's frequency
+        return np.sqrt(1 + 0.84 / (1 + np.exp((f - 227) / 75)))
+
+    def interpolated(maps, f, lo, hi, scale=lambda f: 1.0):
+        """PySM3: each map in uK_RJ at its frequency, linear in frequency; then uK_CMB at f."""
+        t_lo = maps[lo] * 1e6 * _krj_per_jy_sr(lo) * scale(lo)  # MJy/sr -> Jy/sr -> uK_RJ
+        t_hi = maps[hi] * 1e6 * _krj_per_jy_sr(hi) * scale(hi)
+        w = (f - lo) / (hi - lo)
+        return intensity_to_uk_cmb(uk_rj_to_intensity((1 - w) * t_lo + w * t_hi, f * 1e9), f * 1e9)
+
+    x_pysm = 6.62607004e-27 * 1e9 / 1.380622e-16 / 2.725  # PySM3's own constants
+    for f, (lo, hi) in zip(freqs, [(100.0, 111.0), (857.0, 906.0)], strict=True):
+        x = x_pysm * f
+        tsz = 1e6 * 2.725 * (x * (np.exp(x) + 1) / np.expm1(x) - 4) * y
+        radio_mjy = {k: v * 1e-6 for k, v in radio.items()}
+        expected = (
+            tsz + ksz + interpolated(cib, f, lo, hi, spt) + interpolated(radio_mjy, f, lo, hi)
+        )
+        got = model.emission(f)
+        # PySM3 caches the interpolated maps in float32
+        assert np.allclose(got[0], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()), f
+        assert np.all(got[1:] == 0)

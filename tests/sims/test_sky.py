@@ -1,14 +1,12 @@
 """Sky assembly: beams and pixel window, band-limited synthesis, foreground transforms."""
 
-from pathlib import Path
-
 import healpy as hp
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from cmbml import sphere
-from cmbml.sims.foregrounds import ForegroundModel
+from cmbml.sims.extragalactic import make_extragalactic
+from cmbml.sims.foregrounds import ForegroundModel, model_from_config
 from cmbml.sims.sky import (
     beamed_foreground_maps,
     cmb_truth_map,
@@ -17,8 +15,8 @@ from cmbml.sims.sky import (
     sky_maps,
 )
 from cmbml.sims.templates import gaussian_alm, make_templates
+from tests.sims.skyconfig import config, galactic_components, galaxy
 
-CONFIG = Path(__file__).resolve().parents[2] / "cfg/model/sim/foregrounds/synthetic.yaml"
 NSIDE = 16
 LMAX = 3 * NSIDE - 1
 FREQS = [28.4, 100.89, 357.5, 866.8]
@@ -26,8 +24,9 @@ FWHM = [300.0, 200.0, 150.0, 0.0]
 POL = [True, True, True, False]
 
 
-def components():
-    return OmegaConf.to_container(OmegaConf.load(CONFIG))["components"]
+def full_model(seed):
+    """The default foreground sky (galactic and extragalactic, with point sources)."""
+    return model_from_config(config(), 2 * NSIDE, seed)
 
 
 def cmb_alm(lmax, seed=0):
@@ -79,8 +78,8 @@ def test_synthesis_matches_healpy():
 
 
 def test_foreground_maps_match_an_independent_healpy_pipeline():
-    templates = make_templates(components(), 2 * NSIDE, seed=4)
-    model = ForegroundModel(templates)
+    model = full_model(4)
+    assert model.sources and any(t.kind == "cib" for t in model.templates)
     got = beamed_foreground_maps(model, FREQS, FWHM, POL, NSIDE, LMAX)
     pixwin = sphere.pixel_window(NSIDE, LMAX)
     for i, f in enumerate(FREQS):
@@ -99,11 +98,16 @@ def test_foreground_maps_match_an_independent_healpy_pipeline():
 
 
 def test_uniform_seds_scaled_in_harmonic_space_equal_pixel_space():
-    cfg = components()
+    cfg = galactic_components()
     for comp in ("dust", "synchrotron"):
         for p in cfg[comp]["params"].values():
             p["std"] = 0.0
-    model = ForegroundModel(make_templates(cfg, 2 * NSIDE, seed=5))
+    extra = {
+        k: v for k, v in config()["components"].items() if v.get("kind") in ("cib", "tsz", "ksz")
+    }
+    templates = make_templates(cfg, 2 * NSIDE, seed=5, galaxy=galaxy())
+    templates.update(make_extragalactic(extra, 2 * NSIDE, seed=5)[0])
+    model = ForegroundModel(templates)
     assert model.uniform_components is not None
 
     class PixelSpace:  # the same model, forced through per-detector pixel-space emission
@@ -121,7 +125,7 @@ def test_uniform_seds_scaled_in_harmonic_space_equal_pixel_space():
 
 
 def test_foregrounds_as_maps_or_alms_give_the_same_sky_and_batching_is_invisible():
-    model = ForegroundModel(make_templates(components(), 2 * NSIDE, seed=6))
+    model = full_model(6)
     alm = cmb_alm(LMAX, seed=7)
     fg_alms = foreground_alms(model, FREQS, POL, LMAX)
     fg_maps = beamed_foreground_maps(model, FREQS, FWHM, POL, NSIDE, LMAX)

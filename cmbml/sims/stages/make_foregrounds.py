@@ -13,6 +13,8 @@ from cmbml.sims.stages.make_instrument import scenario_detectors
 PARAMETER_UNITS = {"beta": "", "temperature": "K", "freq_peak": "GHz", "width": ""}
 """FITS unit of each spectral-parameter map."""
 
+PYSM_HINT = "set PYSM_LOCAL_DATA to a copy of PySM3's data tree (nothing is downloaded)"
+
 
 def foreground_seed(stage: Stage, split: str | None, sim: int | None) -> int:
     """Seed of the synthetic templates: per dataset, or per simulation when they vary."""
@@ -27,10 +29,13 @@ def foreground_config(cfg) -> dict:
 class MakeForegrounds(Stage):
     """Generate the foreground sky once per dataset.
 
-    Synthetic templates (:func:`cmbml.sims.templates.make_templates`) at ``scenario.nside_sky``
-    are written as working products (``fg_template``: I or IQU in uK_RJ at each component's
-    reference frequency; ``fg_parameter``: spatially varying spectral parameters), or PySM3
-    presets are read from local data when ``model.sim.foregrounds.preset_strings`` is set.
+    Synthetic templates at ``scenario.nside_sky`` (galactic: :mod:`cmbml.sims.templates`;
+    extragalactic: :mod:`cmbml.sims.extragalactic`) are written as working products
+    (``fg_template``: I or IQU at each component's reference frequency, in uK_RJ, or Compton y
+    for the tSZ and uK_CMB for the kSZ; ``fg_parameter``: spatially varying spectral
+    parameters); point-source catalogues are redrawn from the seed, not written. With
+    ``model.sim.foregrounds.preset_strings`` PySM3 presets are read from local data instead,
+    and every file they read is declared as an input of the unit.
     The emission at every detector (delta bandpass, uK_CMB) is band-limited to
     ``3 * scenario.nside - 1``, beamed, pixel-windowed and synthesised at ``scenario.nside``
     (``fg_map``, I or IQU per ``scenario.map_fields``); the sky stage adds it to each
@@ -51,18 +56,22 @@ class MakeForegrounds(Stage):
         """Write the templates and the beamed foreground map of every detector."""
         scen = self.cfg.scenario
         fg_cfg = foreground_config(self.cfg)
-        model = model_from_config(fg_cfg, int(scen.nside_sky), foreground_seed(self, None, None))
+        detectors = scenario_detectors(self.cfg)
+        freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
+        model = model_from_config(
+            fg_cfg, int(scen.nside_sky), foreground_seed(self, None, None), freqs_ghz=freqs
+        )
+        for path in getattr(model, "files", ()):
+            self.asset(path, hint=PYSM_HINT)
         if isinstance(model, ForegroundModel):
             for t in model.templates:
-                self.write("fg_template", t.maps, name=t.name, options={"unit": "uK_RJ"})
+                self.write("fg_template", t.maps, name=t.name, options={"unit": t.unit})
                 for pname, value in t.params.items():
                     if np.ndim(value):
                         unit = PARAMETER_UNITS.get(pname, "")
                         self.write(
                             "fg_parameter", value, name=t.name, field=pname, options={"unit": unit}
                         )
-        detectors = scenario_detectors(self.cfg)
-        freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
         nside = int(scen.nside)
         maps = beamed_foreground_maps(
             model,
