@@ -187,10 +187,7 @@ class AnalysisStage(Stage):
 
     def read_coupling(self) -> Coupling:
         """The coupling matrices of the analysis weight (``analysis_coupling``), cached."""
-        path = self.path("analysis_coupling")
-        self.read_paths[path] = None
-        if not path.is_file():
-            self.read("analysis_coupling")  # raises, naming the stage that writes it
+        path = self.require("analysis_coupling")
         return _load_coupling(str(path), fingerprint(path).digest)
 
     def read_theory(self, split: str, sim: int, lmax: int) -> np.ndarray:

@@ -56,7 +56,7 @@ class MakeForegrounds(Stage):
         """Write the templates and the beamed foreground map of every detector."""
         scen = self.cfg.scenario
         fg_cfg = foreground_config(self.cfg)
-        detectors = scenario_detectors(self.cfg)
+        detectors = scenario_detectors(self)
         freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
         model = model_from_config(
             fg_cfg, int(scen.nside_sky), foreground_seed(self, None, None), freqs_ghz=freqs

@@ -6,19 +6,20 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from cmbml.core import Stage
-from cmbml.sims.instrument import load_detectors
+from cmbml.sims.instrument import default_detector_table, load_detectors
 from cmbml.sims.noise import white_noise_sigma
 
 
-def scenario_detectors(cfg, stage=None):
-    """The detectors of ``scenario.detectors`` from ``model.sim.instrument.table``.
-
-    With ``stage``, the table is declared as an asset of the stage's unit.
-    """
+def scenario_detectors(stage: Stage):
+    """The detectors of ``scenario.detectors`` from ``model.sim.instrument.table`` (default: the
+    shipped table), declared as an input of the stage's unit: an edited table (a beam, a noise
+    level) recomputes every unit that used it."""
+    cfg = stage.cfg
     table = OmegaConf.select(cfg, "model.sim.instrument.table", default=None)
-    if stage is not None and table is not None:
-        table = stage.asset(table, hint="model.sim.instrument.table")
-    return load_detectors(table, bands=list(cfg.scenario.detectors))
+    path = stage.asset(
+        default_detector_table() if table is None else table, hint="model.sim.instrument.table"
+    )
+    return load_detectors(path, bands=list(cfg.scenario.detectors))
 
 
 class MakeInstrument(Stage):
@@ -44,7 +45,7 @@ class MakeInstrument(Stage):
         nside = int(self.cfg.scenario.nside)
         map_fields = str(self.cfg.scenario.map_fields)
         rows = []
-        for det in scenario_detectors(self.cfg, self).values():
+        for det in scenario_detectors(self).values():
             fields = det.fields(map_fields)
             noise_p = det.noise_p_uk_arcmin if fields == "IQU" else None
             rows.append(

@@ -57,8 +57,12 @@ class MakeMask(Stage):
                 intensity, float(mcfg["fsky"]), float(mcfg["smoothing_fwhm_arcmin"])
             )
         elif source == "planck":
+            path = self.asset(
+                mcfg["file"],
+                hint=f"python get_data/get_planck_assets.py --only nilc (needed by {OPTION})",
+            )
             mask = read_planck_mask(
-                mcfg["file"], nside, float(mcfg["threshold"]), str(mcfg["column"]), option=OPTION
+                path, nside, float(mcfg["threshold"]), str(mcfg["column"]), option=OPTION
             )
         else:
             raise ConfigError(

@@ -77,13 +77,6 @@ class MakeObservations(Stage):
         return out
 
 
-_SIGMA_CACHE: dict = {}
-
-
 def _sigma(stage: Stage, band: int, nside: int) -> np.ndarray:
-    """``noise_sigma`` of ``band``, read once per process (keyed by path and mtime)."""
-    path = stage.path("noise_sigma", freq=band)
-    key = (str(path), path.stat().st_mtime_ns if path.exists() else None)
-    if key not in _SIGMA_CACHE:
-        _SIGMA_CACHE[key] = stage.read("noise_sigma", freq=band, options={"nside": nside})
-    return _SIGMA_CACHE[key]
+    """``noise_sigma`` of ``band``, read once per process and recorded by every unit."""
+    return stage.read("noise_sigma", freq=band, options={"nside": nside}, cached=True)

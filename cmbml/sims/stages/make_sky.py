@@ -51,7 +51,7 @@ class MakeSky(Stage):
         lmax = 3 * nside - 1
         fg_cfg = foreground_config(self.cfg)
         batch = int(fg_cfg.get("max_batch_mb", 256)) << 20
-        detectors = scenario_detectors(self.cfg)
+        detectors = scenario_detectors(self)
         freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
         any_pol = bool(pol.any())
         if cmb_realisation(self.cfg) == "pysm_lensed":
@@ -83,15 +83,16 @@ class MakeSky(Stage):
         if lmax > 3 * nside_sky - 1:
             raise ValueError(f"scenario.nside_sky = {nside_sky} cannot carry the sky's l = {lmax}")
         seed = int(self.rng(split, sim, "cmb").integers(2**32))
-        path = self.path("cmb_unlensed_spectrum", split=split, sim=sim)
+        path = self.require("cmb_unlensed_spectrum", split=split, sim=sim)
         maps = pysm_lensed_cmb_map(path, nside_sky, seed)
         alm = sphere.map2alm(maps, lmax, pol=True, niter=3)
         return alm if pol else alm[:1]
 
     def _fg_maps(self, bands: list[int], nside: int) -> list[np.ndarray]:
-        """The dataset's beamed foreground maps, read once per process (float32 in memory)."""
-        paths = [self.path("fg_map", freq=b) for b in bands]
-        key = tuple((str(p), p.stat().st_mtime_ns if p.exists() else None) for p in paths)
+        """The dataset's beamed foreground maps, read once per process (float32 in memory); each
+        unit still records them as inputs."""
+        paths = [self.require("fg_map", freq=b) for b in bands]
+        key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
         if _FG_CACHE.get("key") != key:
             _FG_CACHE.clear()
             maps = [
