@@ -23,10 +23,11 @@ from pathlib import Path
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from cmbml.core import distributed
 from cmbml.core.catalog import Catalog
 from cmbml.core.errors import ConfigError
 from cmbml.core.logs import run_logging
-from cmbml.core.parallel import open_backend
+from cmbml.core.parallel import Backend, open_backend
 from cmbml.core.schema import validate_config
 from cmbml.core.stage import Stage
 
@@ -173,6 +174,9 @@ def run_pipeline(cfg: DictConfig, task: str | None = None) -> dict[str, StageRep
     for name in names:
         _check(stages[name], catalog)
     hashes = stage_hashes(stages, names)
+    # torchrun: ranks > 0 take part only in stages with `distributed = True` (no lock, no logs)
+    if distributed.launch_rank() > 0:
+        return distributed.follow(stages, names)
     force = bool(cfg.pipeline.get("force", False))
     reports: dict[str, StageReport] = {}
     with run_logging(cfg, catalog, task), open_backend(cfg.parallel) as backend:
@@ -193,6 +197,9 @@ def _run_stage(stage: Stage, digest: str, force: bool, backend) -> StageReport:
         digest,
     )
     start = time.perf_counter()
+    # torchrun: rank 0 tells ranks > 0 whether a distributed stage runs; it runs in this process
+    if distributed.announce(stage, bool(todo)):
+        backend = Backend()
     if todo:
         stage.catalog.handler(MANIFEST_ENTRY).write(
             stage.catalog.path(MANIFEST_ENTRY, stage=stage.name, name="stage"),
