@@ -275,13 +275,15 @@ class Trainer:
         return total / count
 
     def state_dict(self) -> dict:
-        """Checkpoint of the run after ``self.epoch`` epochs (independent of the process count).
+        """Checkpoint of the run after ``self.epoch`` epochs (loadable with any process count;
+        ``world_size`` records how many processes trained it).
 
         The tensors are the live ones (no copy): serialise the dict (``torch.save``) before
         training continues. Everything in it loads with ``torch.load(..., weights_only=True)``.
         """
         return {
             "epoch": self.epoch,
+            "world_size": self.world_size,
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
