@@ -60,3 +60,18 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     log_two = pd.read_csv(model_two / "train_log.csv")
     pd.testing.assert_series_equal(log_two.train_loss, log_one.train_loss, rtol=1e-4)
     pd.testing.assert_series_equal(log_two.lr, log_one.lr, rtol=1e-12)
+
+
+def test_without_a_launcher_every_stage_runs_in_one_process(monkeypatch):
+    from cmbml.cmbnncs.stages.train import CmbnncsTrain
+    from cmbml.core import distributed
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert (distributed.launch_rank(), distributed.launch_world_size()) == (0, 1)
+    assert CmbnncsTrain.distributed is True
+    assert distributed.announce(CmbnncsTrain, True) is False  # no process group needed
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert distributed.launch_rank() == 1
+    assert distributed.announce(object(), True) is False  # not a distributed stage
