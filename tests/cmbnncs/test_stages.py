@@ -227,3 +227,23 @@ def yaml_load(path):
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+def test_paper_settings_are_cmb_ml_s_and_standalone():
+    import yaml as pyyaml
+
+    from cmbml.cmbnncs.stages._common import checkpoint_epochs
+    from cmbml.core import compose
+    from cmbml.core.config import CONFIG_DIR
+
+    # CMB-ML's cfg/model/cmbnncs/cmbnncs_model.yaml and network/unet8.yaml
+    defaults = pyyaml.safe_load((CONFIG_DIR / "model/cmbnncs/paper.yaml").read_text())["defaults"]
+    assert defaults == [{"network": "unet8"}, "_self_"]  # nothing inherited from the demo
+    cfg = compose("config_cmbnncs", ["model/cmbnncs=paper", "model.cmbnncs.device=cpu"])
+    mc = cfg.model.cmbnncs
+    assert mc.network._target_ == "cmbml.cmbnncs.UNet8"
+    assert list(mc.detectors) == [100, 143, 217, 353]
+    assert (mc.scale_features, mc.scale_target) == (1.0, 5.0)
+    assert (mc.num_epochs, mc.batch_size, mc.repeat_n) == (120, 12, 3)
+    assert (mc.lr, mc.lr_min, mc.lr_decay) == (1e-1, 1e-6, "batch")
+    assert checkpoint_epochs(cfg) == sorted({0, 1, 2, 3, 6, 9, *range(5, 121, 5)})
