@@ -60,13 +60,20 @@ def layout_512() -> dict:
 
 
 def _train_throughput(
-    net_cls, nside: int, batch_size: int, n_batches: int, *, amp: bool, device: str
+    net_cls,
+    nside: int,
+    batch_size: int,
+    n_batches: int,
+    *,
+    amp: bool,
+    device: str,
+    repeat_n: int = 3,
 ) -> dict:
     torch.manual_seed(0)
     shape = (4 * nside, 3 * nside)
     n = batch_size * n_batches
     data = torch.utils.data.TensorDataset(torch.randn(n, N_DET, *shape), torch.randn(n, 1, *shape))
-    cfg = TrainConfig(num_epochs=2, batch_size=batch_size, repeat_n=3, amp=amp)
+    cfg = TrainConfig(num_epochs=2, batch_size=batch_size, repeat_n=repeat_n, amp=amp)
     trainer = Trainer(net_cls(N_DET), data, None, cfg, device=device)
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -99,6 +106,14 @@ def _train_throughput(
 def unet5_train_64() -> dict:
     """UNet5 training throughput at nside 64 on CPU (batch 12, 3 steps per batch)."""
     return _train_throughput(UNet5, 64, batch_size=12, n_batches=1, amp=False, device="cpu")
+
+
+@benchmark("cmbnncs.unet5.train.demo.cpu")
+def unet5_train_demo() -> dict:
+    """UNet5 training on CPU with the demo settings (nside 64, batch 2, 1 step per batch)."""
+    return _train_throughput(
+        UNet5, 64, batch_size=2, n_batches=6, amp=False, device="cpu", repeat_n=1
+    )
 
 
 @benchmark("cmbnncs.unet5.train.nside128.cpu")

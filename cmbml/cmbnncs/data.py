@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 __all__ = ["PlaneDataset", "make_loader", "select_device"]
 
@@ -106,8 +106,7 @@ def make_loader(
     dataset: Dataset,
     batch_size: int,
     *,
-    shuffle: bool = False,
-    generator: torch.Generator | None = None,
+    sampler: Sampler | None = None,
     num_workers: int = 0,
     device: torch.device | None = None,
 ) -> DataLoader:
@@ -117,10 +116,9 @@ def make_loader(
     ----------
     dataset : torch.utils.data.Dataset
     batch_size : int
-    shuffle : bool, optional
-        Shuffle every epoch, drawing the order from ``generator`` (seed it for reproducibility).
-    generator : torch.Generator, optional
-        Source of the shuffling order and of the worker base seed.
+        Items per batch in this process.
+    sampler : torch.utils.data.Sampler, optional
+        Order of the items (e.g. a ``DistributedSampler``); default: dataset order.
     num_workers : int, optional
         Loader worker processes (0: load in the main process).
     device : torch.device, optional
@@ -134,8 +132,7 @@ def make_loader(
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
+        sampler=sampler,
         num_workers=num_workers,
         pin_memory=pin,
         persistent_workers=False,

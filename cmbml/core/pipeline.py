@@ -29,12 +29,13 @@ from pathlib import Path
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from cmbml.core import distributed
 from cmbml.core.catalog import Catalog
 from cmbml.core.errors import CmbmlError, ConfigError
 from cmbml.core.lock import dataset_lock, remove_stale_temporaries, writable
 from cmbml.core.logs import run_logging
 from cmbml.core.manifests import MANIFEST_ENTRY, Ledger, unit_name
-from cmbml.core.parallel import open_backend
+from cmbml.core.parallel import Backend, open_backend
 from cmbml.core.schema import validate_config
 from cmbml.core.stage import Stage
 
@@ -168,6 +169,9 @@ def run_pipeline(cfg: DictConfig, task: str | None = None) -> dict[str, StageRep
     catalog.check(MANIFEST_ENTRY)
     for name in names:
         _check(stages[name], catalog)
+    # torchrun: ranks > 0 take part only in stages with `distributed = True` (no lock, no logs)
+    if distributed.launch_rank() > 0:
+        return distributed.follow(stages, names)
     pcfg = cfg.pipeline
     folder = Path(catalog.context["root"]) / str(catalog.context["dataset"])
     ledger = Ledger(catalog, verify=bool(pcfg.get("verify")), writable=writable(folder))
@@ -205,6 +209,9 @@ def _run_stage(stage: Stage, ledger: Ledger, force: bool, backend) -> StageRepor
             f"{unit_name(todo[0])}) but the dataset folder is read-only"
         )
     start = time.perf_counter()
+    # torchrun: rank 0 tells ranks > 0 whether a distributed stage runs; it runs in this process
+    if distributed.announce(stage, bool(todo)):
+        backend = Backend()
     if todo:
         backend.map(functools.partial(_run_unit, stage, ledger, digest), todo, desc=stage.name)
     report.ran = len(todo)

@@ -1,6 +1,7 @@
 """Plane dataset, training loop, learning-rate schedule and exact resume."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -133,13 +134,32 @@ def test_resume_equals_uninterrupted(tmp_path):
         for key in ("train_loss", "valid_loss", "lr"):
             assert b[key] == pytest.approx(a[key], rel=1e-6)
 
-    # the shuffle order matters here: resuming without the loader state diverges
-    naive = Trainer(small_unet(seed=99), train, valid, cfg, device="cpu")
-    state = dict(checkpoint)
-    state["rng"] = dict(checkpoint["rng"], loader=torch.Generator().manual_seed(7).get_state())
-    naive.load_state_dict(state)
-    naive.fit()
-    assert not torch.allclose(naive.model.down[0][0].weight, full.model.down[0][0].weight)
+    # the shuffle order matters here: the same checkpoint resumed with another seed diverges
+    other = Trainer(small_unet(seed=99), train, valid, replace(cfg, seed=8), device="cpu")
+    other.load_state_dict(checkpoint)
+    other.fit()
+    assert not torch.allclose(other.model.down[0][0].weight, full.model.down[0][0].weight)
+
+
+def test_epoch_decay_does_not_depend_on_the_split_size(tmp_path):
+    # lr_decay="epoch": the rate is lr * (lr_min/lr)**(e/E) during epoch e, for 5 or 11 sims
+    histories = []
+    for n in (5, 11):
+        train = write_sims(tmp_path, n, seed=10 + n)
+        cfg = TrainConfig(
+            num_epochs=4, batch_size=2, repeat_n=1, lr=1e-2, lr_min=1e-4, lr_decay="epoch"
+        )
+        trainer = Trainer(small_unet(), train, None, cfg, device="cpu")
+        seen = []
+        trainer.optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs, _seen=seen, _t=trainer: _seen.append((_t.epoch, _t.lr))
+        )
+        histories.append(trainer.fit())
+        assert len(seen) == 4 * math.ceil(n / 2)
+        for epoch, lr in seen:
+            assert lr == pytest.approx(1e-2 * 1e-2 ** (epoch / 4), rel=1e-12)
+    assert [row["lr"] for row in histories[0]] == [row["lr"] for row in histories[1]]
+    assert histories[0][-1]["lr"] == pytest.approx(1e-4, rel=1e-12)
 
 
 def test_predict_batches_in_order(tmp_path):
@@ -157,3 +177,5 @@ def test_train_config_validation():
         TrainConfig(num_epochs=0)
     with pytest.raises(ValueError, match="lr_min"):
         TrainConfig(num_epochs=1, lr=1e-3, lr_min=1e-2)
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(num_epochs=1, lr_decay="step")

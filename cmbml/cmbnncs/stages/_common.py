@@ -14,6 +14,7 @@ __all__ = [
     "build_network",
     "checkpoint_epochs",
     "existing_paths",
+    "map_read_options",
     "seed_for",
     "split_sims",
     "use_epochs",
@@ -28,6 +29,11 @@ def split_sims(cfg: DictConfig, prefix: str) -> list[tuple[str, int]]:
         if split.name.startswith(prefix)
         for sim in range(split.n_sims)
     ]
+
+
+def map_read_options(cfg: DictConfig) -> dict:
+    """Handler options of the CMBNNCS map reads: temperature, the scenario's nside, uK_CMB."""
+    return {"field": 0, "nside": int(cfg.scenario.nside), "unit": "uK_CMB"}
 
 
 def existing_paths(stage: Stage, name: str, sims: list[tuple[str, int]]) -> list[Path]:
@@ -82,11 +88,26 @@ def checkpoint_epochs(cfg: DictConfig) -> list[int]:
 
 
 def use_epochs(cfg: DictConfig) -> list[int]:
-    """Checkpoint epochs used for prediction (``model.cmbnncs.use_epochs``)."""
-    epochs = OmegaConf.to_container(cfg.model.cmbnncs.use_epochs, resolve=True)
+    """Checkpoint epochs used for prediction (``model.cmbnncs.use_epochs``).
+
+    Raises
+    ------
+    ConfigError
+        The list is empty or names an epoch the training does not checkpoint (a file from
+        another run could be there).
+    """
+    epochs = [int(e) for e in OmegaConf.to_container(cfg.model.cmbnncs.use_epochs, resolve=True)]
     if not epochs:
         raise ConfigError("model.cmbnncs.use_epochs is empty: name at least one epoch")
-    return [int(e) for e in epochs]
+    written = checkpoint_epochs(cfg)
+    unknown = [e for e in epochs if e not in written]
+    if unknown:
+        raise ConfigError(
+            f"model.cmbnncs.use_epochs names epoch(s) {unknown}, which the training does not "
+            f"checkpoint (checkpoint epochs: {written}; see model.cmbnncs.checkpoint_every and "
+            "checkpoint_epochs)"
+        )
+    return epochs
 
 
 def seed_for(cfg: DictConfig, purpose: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cmbml.cmbnncs.layout import sphere_to_plane
+from cmbml.cmbnncs.stages._common import map_read_options
 from cmbml.core import ConfigError, Stage
 
 
@@ -25,7 +26,7 @@ class CmbnncsPreprocess(Stage):
 
     def process_sim(self, split: str, sim: int) -> None:
         scale = self.read("cmbnncs_scale")
-        read_opts = {"field": 0, "nside": int(self.cfg.scenario.nside), "unit": "uK_CMB"}
+        read_opts = map_read_options(self.cfg)
         detectors = list(self.cfg.model.cmbnncs.detectors)
         missing = [det for det in detectors if det not in list(self.cfg.scenario.detectors)]
         if missing:

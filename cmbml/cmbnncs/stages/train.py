@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 
+from cmbml.cmbnncs import ddp
 from cmbml.cmbnncs.data import PlaneDataset
 from cmbml.cmbnncs.stages._common import (
     build_network,
@@ -16,17 +19,30 @@ from cmbml.cmbnncs.stages._common import (
 from cmbml.cmbnncs.training import TrainConfig, Trainer
 from cmbml.core import Stage
 
+#: Checkpoint key holding the resume key of the run that wrote it.
+RESUME_KEY = "resume_key"
+
 
 class CmbnncsTrain(Stage):
-    """Train ``model.cmbnncs.network`` (L1 loss, Adam, per-batch exponential LR decay).
+    """Train ``model.cmbnncs.network`` (L1 loss, Adam, exponential learning-rate decay).
 
     Config: ``model.cmbnncs`` keys ``network``, ``detectors``, ``num_epochs``, ``batch_size``,
-    ``repeat_n``, ``lr``, ``lr_min``, ``amp``, ``checkpoint_every``, ``checkpoint_epochs``
-    (these define the result) and ``restart_epoch``, ``device``, ``num_workers`` (execution
-    only: ``restart_epoch=N`` continues from checkpoint N exactly as the uninterrupted run).
-    Reads ``cmbnncs_obs_plane`` and ``cmbnncs_cmb_plane`` of the Train* and Valid* splits.
-    Writes ``cmbnncs_checkpoint`` (epoch 0 = init, configured epochs, last epoch) and
-    ``cmbnncs_train_log`` (CSV: epoch, train_loss, valid_loss, lr; rewritten every epoch).
+    ``repeat_n``, ``lr``, ``lr_min``, ``lr_decay``, ``amp``, ``checkpoint_every``,
+    ``checkpoint_epochs`` (these define the result) and ``restart_epoch``, ``device``,
+    ``num_workers`` (execution only). Reads ``cmbnncs_obs_plane`` and ``cmbnncs_cmb_plane`` of
+    the Train* and Valid* splits. Writes ``cmbnncs_checkpoint`` (epoch 0 = init, configured
+    epochs, last epoch) and ``cmbnncs_train_log`` (CSV: epoch, train_loss, valid_loss, lr;
+    rewritten every epoch).
+
+    Resuming: every checkpoint stores :meth:`~cmbml.core.Stage.resume_key` of the files the
+    training reads, which changes with the stage config and with those files. A rerun after an
+    interruption continues from the latest checkpoint with this run's key, exactly as the
+    uninterrupted run; checkpoints with another key are ignored and overwritten.
+    ``restart_epoch=N`` continues from checkpoint ``N`` whatever its key; ``pipeline.force=true``
+    trains from epoch 0.
+
+    Distributed (``distributed = True``): under ``torchrun`` every rank runs this stage; each
+    trains on its share of every batch and rank 0 alone decides where to resume and writes.
     """
 
     name = "cmbnncs_train"
@@ -42,6 +58,7 @@ class CmbnncsTrain(Stage):
             "repeat_n",
             "lr",
             "lr_min",
+            "lr_decay",
             "amp",
             "checkpoint_every",
             "checkpoint_epochs",
@@ -50,6 +67,7 @@ class CmbnncsTrain(Stage):
     per_sim = False
     splits = ("Train", "Valid")
     covers_units = True
+    distributed = True
 
     def _dataset(self, prefix: str) -> PlaneDataset:
         sims = split_sims(self.cfg, prefix)
@@ -69,25 +87,100 @@ class CmbnncsTrain(Stage):
             repeat_n=int(mc.repeat_n),
             lr=float(mc.lr),
             lr_min=float(mc.lr_min),
+            lr_decay=str(mc.lr_decay),
             seed=seed_for(self.cfg, "shuffle"),
             amp=bool(mc.amp),
             num_workers=int(mc.num_workers),
             checkpoint_epochs=checkpoint_epochs(self.cfg),
         )
         trainer = Trainer(network, train_set, valid_set, config, device=mc.device)
-        if mc.restart_epoch is not None:
-            restart = int(mc.restart_epoch)
-            self.log.info("restarting from the checkpoint of epoch %d", restart)
-            trainer.load_state_dict(self.read("cmbnncs_checkpoint", epoch=restart))
-        self.log.info(
-            "training %s on %d sims (%d valid), %d epochs, device %s",
-            mc.network._target_,
-            len(train_set),
-            len(valid_set),
-            config.num_epochs,
-            trainer.device,
-        )
-        trainer.fit(
-            on_checkpoint=lambda epoch, state: self.write("cmbnncs_checkpoint", state, epoch=epoch),
-            on_epoch_end=lambda history: self.write("cmbnncs_train_log", pd.DataFrame(history)),
-        )
+        key, start, checkpoint = None, None, None
+        if ddp.is_main():
+            key = self.resume_key(
+                [
+                    *train_set.feature_paths,
+                    *train_set.target_paths,
+                    *valid_set.feature_paths,
+                    *valid_set.target_paths,
+                ]
+            )
+            start, checkpoint = self._resume_from(key, mc.restart_epoch)
+        start = ddp.broadcast(start)
+        if start is not None:
+            if checkpoint is None:  # ranks > 0 load what rank 0 chose
+                checkpoint = self._load_checkpoint(self.path("cmbnncs_checkpoint", epoch=start))
+            trainer.load_state_dict(checkpoint)
+        if ddp.is_main():
+            self.log.info(
+                "training %s on %d sims (%d valid), epochs %d-%d, %d process(es), device %s",
+                mc.network._target_,
+                len(train_set),
+                len(valid_set),
+                trainer.epoch + 1,
+                config.num_epochs,
+                trainer.world_size,
+                trainer.device,
+            )
+
+        def save(epoch: int, state: dict) -> None:
+            self.write("cmbnncs_checkpoint", {**state, RESUME_KEY: key}, epoch=epoch)
+
+        def log_epochs(history: list[dict]) -> None:
+            self.write("cmbnncs_train_log", pd.DataFrame(history))
+
+        trainer.fit(on_checkpoint=save, on_epoch_end=log_epochs)
+        if ddp.is_main() and start == config.num_epochs:  # finished before an interruption
+            log_epochs(trainer.history)
+
+    def _load_checkpoint(self, path: Path, *, mmap: bool = False) -> dict:
+        return torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
+
+    def _stored_key(self, path: Path) -> str | None:
+        """The resume key of the checkpoint at ``path`` (None if it has none or is unreadable)."""
+        try:
+            checkpoint = self._load_checkpoint(path, mmap=True)
+        except Exception as exc:  # a truncated or foreign file is not resumable
+            self.log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
+            return None
+        return checkpoint.get(RESUME_KEY) if isinstance(checkpoint, dict) else None
+
+    def _resume_from(self, key: str, restart_epoch) -> tuple[int | None, dict | None]:
+        """(epoch, checkpoint) to continue from: ``restart_epoch``, else the latest checkpoint
+        of this run's epochs that has ``key``; (None, None) to start fresh."""
+        if restart_epoch is not None:
+            epoch = int(restart_epoch)
+            checkpoint = self.read("cmbnncs_checkpoint", epoch=epoch)
+            if checkpoint.get(RESUME_KEY) != key:
+                self.log.warning(
+                    "restart_epoch=%d: its checkpoint was written under another config or from "
+                    "other training files; continuing from it as asked",
+                    epoch,
+                )
+            self.log.info("restarting from the checkpoint of epoch %d", epoch)
+            return epoch, checkpoint
+        if self.cfg.pipeline.get("force", False):
+            self.log.info("pipeline.force: training from epoch 0")
+            return None, None
+        epochs = sorted(checkpoint_epochs(self.cfg), reverse=True)
+        paths = {epoch: self.path("cmbnncs_checkpoint", epoch=epoch) for epoch in epochs}
+        keys = {e: self._stored_key(p) for e, p in paths.items() if p.exists()}
+        resumable = [epoch for epoch in epochs if keys.get(epoch) == key]
+        if not resumable:
+            if keys:
+                self.log.info(
+                    "starting afresh: the checkpoints of epochs %s were written under another "
+                    "config or from other training files",
+                    sorted(keys),
+                )
+            return None, None
+        start = resumable[0]
+        for epoch in sorted(keys):
+            if epoch > start:
+                continue  # overwritten as training proceeds
+            if keys[epoch] == key:
+                self.written.append(paths[epoch])  # an output of this unit's earlier attempt
+            else:
+                self.log.info("removing %s: written under another config", paths[epoch])
+                paths[epoch].unlink()
+        self.log.info("resuming from the checkpoint of epoch %d (%s)", start, paths[start])
+        return start, self._load_checkpoint(paths[start])
