@@ -76,7 +76,7 @@ def _leave() -> None:
 
 
 def _is_distributed(stage) -> bool:
-    return bool(getattr(stage, "distributed", False))
+    return bool(stage.distributed)
 
 
 def _broadcast_decision(run: bool | None) -> bool:

@@ -91,6 +91,9 @@ class Stage:
     #: Whole-dataset stages whose result depends on which simulations exist (training, summaries)
     #: set this, so that growing a split recomputes them.
     covers_units: ClassVar[bool] = False
+    #: Stages whose work every rank of a ``torchrun`` launch shares (data-parallel training):
+    #: see :mod:`cmbml.core.distributed`.
+    distributed: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cmbml.cmbnncs.unet import UNet
-from cmbml.core import ConfigError, MissingInputError, Stage, get_splits, stable_seed
+from cmbml.core import ConfigError, Stage, get_splits, stable_seed
 
 __all__ = [
     "build_network",
@@ -37,22 +37,15 @@ def map_read_options(cfg: DictConfig) -> dict:
 
 
 def existing_paths(stage: Stage, name: str, sims: list[tuple[str, int]]) -> list[Path]:
-    """Paths of catalog entry ``name`` for each (split, sim); all must exist.
+    """Paths of catalog entry ``name`` for each (split, sim); all must exist, and each is
+    recorded as an input of the stage's unit (the files are opened directly, memory-mapped).
 
     Raises
     ------
     MissingInputError
         A file is missing; the message names it and the stage that writes it.
     """
-    paths = [stage.path(name, split=split, sim=sim) for split, sim in sims]
-    for path in paths:
-        if not path.exists():
-            producer = stage.producers.get(name, "an earlier stage")
-            raise MissingInputError(
-                f"stage '{stage.name}' needs '{name}' at {path}, which does not exist; it is "
-                f"written by stage '{producer}' (run that stage first)"
-            )
-    return paths
+    return [stage.require(name, split=split, sim=sim) for split, sim in sims]
 
 
 def build_network(cfg: DictConfig) -> UNet:
