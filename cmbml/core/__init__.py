@@ -12,7 +12,13 @@ from cmbml.core.errors import (
 )
 from cmbml.core.handlers import atomic_path, get_handler
 from cmbml.core.parallel import open_backend
-from cmbml.core.pipeline import StageReport, build_stages, run_pipeline, stage_hashes
+from cmbml.core.pipeline import (
+    StageReport,
+    build_stages,
+    check_pipeline,
+    run_pipeline,
+    stage_hashes,
+)
 from cmbml.core.schema import SplitSchema, get_splits, validate_config
 from cmbml.core.seeds import make_rng, stable_seed
 from cmbml.core.stage import Stage
@@ -30,6 +36,7 @@ __all__ = [
     "StageReport",
     "atomic_path",
     "build_stages",
+    "check_pipeline",
     "compose",
     "get_handler",
     "get_splits",

@@ -76,7 +76,7 @@ def _leave() -> None:
 
 
 def _is_distributed(stage) -> bool:
-    return bool(stage.distributed)
+    return bool(getattr(stage, "distributed", False))
 
 
 def _broadcast_decision(run: bool | None) -> bool:

@@ -39,7 +39,7 @@ from cmbml.core.parallel import Backend, open_backend
 from cmbml.core.schema import validate_config
 from cmbml.core.stage import Stage
 
-__all__ = ["StageReport", "build_stages", "run_pipeline", "stage_hashes"]
+__all__ = ["StageReport", "build_stages", "check_pipeline", "run_pipeline", "stage_hashes"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,31 @@ def _check(stage: Stage, catalog: Catalog) -> None:
     stage.stage_config()
 
 
+def check_pipeline(cfg: DictConfig, task: str | None = None) -> tuple[list[str], dict]:
+    """Everything :func:`run_pipeline` checks before it runs anything, and nothing more.
+
+    Returns
+    -------
+    names : list of str
+        The stages the run would go through, in order.
+    stages : dict
+        Every registered stage, built (name -> :class:`Stage`).
+
+    Raises
+    ------
+    ConfigError, CatalogError
+        A wrong key, type or value; an unknown stage; a catalog entry that cannot resolve.
+    """
+    validate_config(cfg)
+    names = _selected(cfg, task)
+    stages = build_stages(cfg)
+    catalog = Catalog.from_config(cfg)
+    catalog.check(MANIFEST_ENTRY)
+    for name in names:
+        _check(stages[name], catalog)
+    return names, stages
+
+
 def _run_unit(stage: Stage, ledger: Ledger, digest: str, unit) -> int:
     """Run one unit in whatever process the backend chose; its manifest goes first and last."""
     key = stage.manifest_key()
@@ -162,13 +187,8 @@ def run_pipeline(cfg: DictConfig, task: str | None = None) -> dict[str, StageRep
     DatasetLockedError
         Another run holds the dataset and ``pipeline.lock_wait_s`` ran out.
     """
-    validate_config(cfg)
-    names = _selected(cfg, task)
-    stages = build_stages(cfg)
+    names, stages = check_pipeline(cfg, task)
     catalog = Catalog.from_config(cfg)
-    catalog.check(MANIFEST_ENTRY)
-    for name in names:
-        _check(stages[name], catalog)
     # torchrun: ranks > 0 take part only in stages with `distributed = True` (no lock, no logs)
     if distributed.launch_rank() > 0:
         return distributed.follow(stages, names)
