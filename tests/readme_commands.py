@@ -88,6 +88,7 @@ def adapt(command: str, places: dict[str, str]) -> list[str]:
     if "model/cmbnncs=paper" in words:
         extra.append("model/cmbnncs/network=unet5")
     if "parallel=slurm" in words:
-        extra.append("parallel.slurm.scheduler_options={host: 127.0.0.1}")
+        extra += ["parallel.slurm.scheduler_options={host: 127.0.0.1}"]
+        extra += ["parallel.slurm.start_timeout_s=180"]
     words[script] = str(REPO / words[script])
     return [*words, *extra]

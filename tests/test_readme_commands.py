@@ -61,8 +61,11 @@ def test_readme_command_composes_and_passes_every_check(command, tmp_path):
 
 # -- running them all ------------------------------------------------------------------------
 FAKE_SBATCH = """#!/bin/sh
-# Stand-in for SLURM on one machine: run the job script in the background, report its pid.
-nohup sh "$1" > "$(dirname "$0")/job.log" 2>&1 &
+# Stand-in for SLURM on one machine: run (a copy of) the job script in the background and
+# report its pid as the job id. The submitter deletes the script once sbatch returns.
+job="$(dirname "$0")/job-$$.sh"
+cp "$1" "$job"
+nohup sh "$job" > "$job.log" 2>&1 &
 echo "Submitted batch job $!"
 """
 FAKE_SCANCEL = """#!/bin/sh
