@@ -337,6 +337,8 @@ def build_leaderboard(
     if not blocked:
         return pd.DataFrame(out, columns=columns)
     board = pd.DataFrame(out, columns=[block, *columns])
+    for c in ranges:  # multipoles; empty for an intensity-only method's TT row
+        board[c] = board[c].astype("Int64")
     rank = {v: BLOCK_ORDER.index(v) if v in BLOCK_ORDER else len(BLOCK_ORDER) for v in board[block]}
     order = sorted(range(len(board)), key=lambda i: (rank[board[block][i]], i))
     return board.iloc[order].reset_index(drop=True)

@@ -167,7 +167,21 @@ def test_polarisation_map_and_spectrum_figures(tmp_path, cut_masks):
     tops = fig.axes[:3]
     assert [ax.get_title() for ax in tops] == ["EE", "BB", "TE"]
     assert [ax.get_yscale() for ax in tops] == ["log", "log", "linear"]  # TE changes sign
+    assert [ax.get_yscale() for ax in fig.axes[3:]] == ["linear", "linear", "linear"]
     _save_both(fig, tmp_path / "pol_ps")
+    # a noise-dominated BB (300 times the theory): residuals as ratios on a log axis; a BB whose
+    # estimates scatter below zero: a linear axis; the unscored l < 20 shaded
+    noisy = _panel(table[:, 3], 40, 1.0, ell_max=40)
+    noisy["binned"]["prediction"] = noisy["binned"]["theory"] * 300.0
+    noisy["ell_min"] = 20
+    scattered = _panel(table[:, 3], 40, 1.0)
+    scattered["binned"]["truth"] = scattered["binned"]["theory"] * np.array([-1.0] + [1.0] * 7)
+    top, bottom = figures.plot_power_spectra({"BB": noisy}).axes
+    assert top.get_yscale() == "log" and bottom.get_yscale() == "log"
+    assert bottom.get_ylim()[1] > 300.0
+    assert any(p.get_label().startswith("not scored") for p in top.patches)
+    top, bottom = figures.plot_power_spectra({"BB": scattered}).axes
+    assert top.get_yscale() == "linear" and bottom.get_yscale() == "linear"
 
     edges = sp.bin_edges(2, 40, 5)
     mean = pd.concat(

@@ -18,7 +18,8 @@ import pytest
 
 from cmbml import sphere
 from cmbml.analysis import master
-from cmbml.core import Catalog, compose, run_pipeline
+from cmbml.core import Catalog, ConfigError, compose, run_pipeline
+from cmbml.core.pipeline import build_stages
 
 SIMS = [
     "make_instrument",
@@ -65,6 +66,7 @@ def _compose_iqu(root, table, stages, *extra):
             "model.analysis.compare.models.1.epoch=1",
             "model.analysis.n_show_cap=1",
             "model.analysis.bin_width=4",
+            "model.analysis.spectrum_lmin.BB=20",  # the default 40 is beyond l = 2 nside here
             f"pipeline.stages=[{','.join(stages)}]",
             *extra,
         ],
@@ -135,7 +137,7 @@ def test_cnilc_is_scored_on_i_q_u_and_p(analysed_iqu):
     assert list(spectra["spectrum"].unique()) == ["TT", "EE", "BB", "TE"]
     ps = pd.read_csv(folder / "Test/sim0000/ps_metrics.csv").set_index("spectrum")
     assert list(ps.index) == ["TT", "EE", "BB", "TE"]
-    assert ps.loc["BB", "ell_min"] == 30 and ps.loc["EE", "ell_min"] == 2
+    assert ps.loc["BB", "ell_min"] == 20 and ps.loc["EE", "ell_min"] == 2
     summary = pd.read_csv(folder / "Summary/Test_pixel_summary.csv")
     assert list(summary["field"]) == ["I", "Q", "U", "P"] and set(summary["n_sims"]) == {2}
     mean = pd.read_csv(folder / "Summary/Test_ps_mean_epochnone.csv")
@@ -169,7 +171,7 @@ def test_leaderboard_has_a_block_per_field_and_per_spectrum(analysed_iqu):
     ps_md = (data / "Comparison/matched/ps_comparison.md").read_text().splitlines()
     blocks = [line for line in ps_md if line.startswith("**")]
     assert [b.split()[0] for b in blocks] == ["**TT", "**EE", "**BB", "**TE"]
-    assert "30 <= l <=" in blocks[2]
+    assert "20 <= l <= 32" in blocks[2]
     for stem in ("spectra_overlay", "spectra_overlay_pol"):
         assert (data / f"Comparison/matched/{stem}.pdf").read_bytes()[:5] == b"%PDF-"
 
@@ -292,3 +294,17 @@ def test_e_only_skies_show_no_b_power_after_the_spin2_correction(
         pseudo.append(cl * np.arange(lmax + 1) * (np.arange(lmax + 1) + 1) / (2 * np.pi))
     ratio = binned(np.mean(pseudo, axis=0)[2:]) / binned(ee)
     assert np.max(ratio) > 0.03, ratio
+
+
+def test_a_spectrum_range_beyond_the_scored_multipoles_is_a_config_error(tmp_path):
+    """At nside 16 the metrics end at l = 32 (2 nside): BB from the default l = 40 is refused,
+    naming the key; EE keeps its range."""
+    cfg = compose(
+        "config_all",
+        [f"local_system.datasets_root={tmp_path}", "scenario.nside=16", "scenario.map_fields=IQU"],
+    )
+    name = "pyilc_analysis_power_spectra"
+    stage = build_stages(cfg, [name])[name]
+    with pytest.raises(ConfigError, match=r"model.analysis.spectrum_lmin.BB=40.*l = 32"):
+        stage.metric_range("BB")
+    assert stage.metric_range("EE") == (2, 32)

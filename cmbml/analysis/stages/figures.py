@@ -85,7 +85,7 @@ class AnalysisFigures(AnalysisStage):
                     tt = panels.pop("TT")
                     fig = figures.plot_power_spectrum(
                         tt["ell"], tt["theory"], tt["ell_binned"], tt["binned"], tt["sigma"],
-                        ell_max=tt["ell_max"], title=title,
+                        ell_max=tt["ell_max"], ell_min=tt["ell_min"], title=title,
                     )  # fmt: skip
                     self.write("analysis_fig_ps", fig, **where)
                     if min(len(truth), len(pred)) == 3:
@@ -125,6 +125,7 @@ class AnalysisFigures(AnalysisStage):
                 "ell_binned": spectra.bin_centres(edges),
                 "binned": binned,
                 "sigma": sigma,
+                "ell_min": self.metric_range(key)[0],
                 "ell_max": self.metric_range(key)[1],
             }
         return panels
