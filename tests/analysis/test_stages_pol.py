@@ -9,6 +9,7 @@
 """
 
 import logging
+import shutil
 from pathlib import Path
 
 import healpy as hp
@@ -239,14 +240,11 @@ def _eonly_config(root, *extra):
     )
 
 
-def test_e_only_skies_show_no_b_power_after_the_spin2_correction(
-    tmp_path, theory_cl, gaussian_alm, cut_masks
-):
-    """T and E skies without B (E of 1 % of TT's shape) through the stage path: truth unbeamed,
-    prediction the same sky at the ILC's 20.6 arcmin and pixel window. Averaged over the
-    simulations, the decoupled BB of both is below 1 % of the input EE in every bin, while the
-    pseudo-spectrum of the same masked maps (no correction) has B power above 3 % of EE."""
-    cfg = _eonly_config(tmp_path)
+@pytest.fixture(scope="module")
+def e_only(tmp_path_factory, theory_cl, gaussian_alm, cut_masks):
+    """T and E skies without B (E of 1 % of TT's shape), their analysis; root and config."""
+    root = tmp_path_factory.mktemp("e_only")
+    cfg = _eonly_config(root)
     catalog = Catalog.from_config(cfg)
     binary, _ = cut_masks(NSIDE_E)
     _put(catalog, "mask", binary)
@@ -270,6 +268,15 @@ def test_e_only_skies_show_no_b_power_after_the_spin2_correction(
         _put(catalog, "pyilc_cmb_map_pred", pred, working="PyILC_CNILC", **where)
     reports = run_pipeline(cfg)
     assert reports["pyilc_analysis_power_spectra"].ran == N_EONLY
+    return root, cfg
+
+
+def test_e_only_skies_show_no_b_power_after_the_spin2_correction(e_only):
+    """E-only skies through the stage path: truth unbeamed, prediction the same sky at the
+    ILC's 20.6 arcmin and pixel window. Averaged over the simulations, the decoupled BB of both
+    is below 1 % of the input EE in every bin, while the pseudo-spectrum of the same masked maps
+    (no correction) has B power above 3 % of EE."""
+    tmp_path, cfg = e_only
     folder = tmp_path / cfg.dataset_name / "PyILC_CNILC/Analysis/matched/Test"
     tables = [pd.read_csv(folder / f"sim{s:04d}/spectra_epochnone.csv") for s in range(N_EONLY)]
     ee = tables[0].loc[tables[0]["spectrum"] == "EE", "theory"].to_numpy()
@@ -296,6 +303,36 @@ def test_e_only_skies_show_no_b_power_after_the_spin2_correction(
     assert np.max(ratio) > 0.03, ratio
 
 
+def test_spin2_matrices_missing_from_the_mask_stage_are_computed_with_a_warning(e_only, tmp_path):
+    """The same dataset analysed under scenario.map_fields=I: analysis_mask stores the TT matrix
+    only; the spectrum stage completes the spin-2 ones from the weight, says so, and finds the
+    same spectra."""
+    root, cfg = e_only
+    shutil.copytree(root / cfg.dataset_name, tmp_path / cfg.dataset_name)
+    logger = logging.getLogger("cmbml")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        reports = run_pipeline(_eonly_config(tmp_path, "scenario.map_fields=I"))
+    finally:
+        logger.removeHandler(handler)
+    assert reports["analysis_mask"].ran == 1
+    assert reports["pyilc_analysis_power_spectra"].ran == N_EONLY
+    coupling = np.load(tmp_path / cfg.dataset_name / "Analysis_Mask/matched/coupling.npy")
+    assert coupling.shape[0] == 1
+    said = [r.getMessage() for r in records if "spin-2" in r.getMessage()]
+    assert len(said) == 1 and "coupling.npy holds temperature matrices only" in said[0]
+    sub = "PyILC_CNILC/Analysis/matched/Test/sim0003/spectra_epochnone.csv"
+    ours = pd.read_csv(tmp_path / cfg.dataset_name / sub)
+    stored = pd.read_csv(root / cfg.dataset_name / sub)
+    assert list(ours["spectrum"].unique()) == ["TT", "EE", "BB", "TE"]
+    scale = np.abs(stored[["truth", "prediction"]].to_numpy()).max()
+    np.testing.assert_allclose(ours[["truth", "prediction", "residual"]], stored[["truth",
+        "prediction", "residual"]], atol=1e-6 * scale)  # fmt: skip
+
+
 def test_a_spectrum_range_beyond_the_scored_multipoles_is_a_config_error(tmp_path):
     """At nside 16 the metrics end at l = 32 (2 nside): BB from the default l = 40 is refused,
     naming the key; EE keeps its range."""
@@ -308,3 +345,15 @@ def test_a_spectrum_range_beyond_the_scored_multipoles_is_a_config_error(tmp_pat
     with pytest.raises(ConfigError, match=r"model.analysis.spectrum_lmin.BB=40.*l = 32"):
         stage.metric_range("BB")
     assert stage.metric_range("EE") == (2, 32)
+
+
+def test_fields_i_keeps_an_iqu_dataset_to_intensity(e_only, tmp_path):
+    root, cfg = e_only
+    shutil.copytree(root / cfg.dataset_name, tmp_path / cfg.dataset_name)
+    reports = run_pipeline(_eonly_config(tmp_path, "model.analysis.fields=[I]"))
+    assert reports["pyilc_analysis_postprocess"].ran == N_EONLY
+    folder = tmp_path / cfg.dataset_name / "PyILC_CNILC/Analysis/matched/Test/sim0000"
+    assert hp.read_map(folder / "cmb_truth_pp.fits", field=None).ndim == 1
+    assert hp.read_map(folder / "cmb_pred_pp_epochnone.fits", field=None).ndim == 1
+    spectra = pd.read_csv(folder / "spectra_epochnone.csv")
+    assert list(spectra.columns) == ["ell", "theory", "truth", "prediction", "residual"]

@@ -33,9 +33,8 @@ class AnalysisMask(Stage):
     ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``).
 
     Config: ``scenario.{nside, map_fields}``, ``model.analysis.{protocol, mask, fields}``. Reads
-    ``mask`` (when
-    the dataset's is used) or the Planck file (an external asset); writes ``analysis_mask``,
-    ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
+    ``mask`` (when the dataset's is used) or the Planck file (an external asset); writes
+    ``analysis_mask``, ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
     """
 
     name = "analysis_mask"
