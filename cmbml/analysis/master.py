@@ -32,6 +32,7 @@ __all__ = [
     "LMIN",
     "Coupling",
     "alm2cl",
+    "alm_spectra",
     "check_weight",
     "decoupled_spectra",
     "mask_spectrum",
@@ -291,14 +292,19 @@ def pseudo_spectra(
         raise ValueError(f"maps must be (npix,) or (3, npix) I, Q, U, got shape {maps.shape}")
     weight = check_weight(weight, maps.shape[-1])
     alm = sphere.map2alm(maps * weight, lmax, pol=pol, niter=niter, nthreads=nthreads)
+    return alm_spectra(alm, pol=pol)
+
+
+def alm_spectra(alm: np.ndarray, *, pol: bool) -> dict[str, np.ndarray]:
+    """Auto and cross spectra of spin-0 alm ``(..., nalm)`` (``TT``) or, with ``pol``, of T, E,
+    B alm ``(..., 3, nalm)`` (``TT``, ``EE``, ``BB``, ``TE``), each ``(..., lmax + 1)``."""
+    alm = np.asarray(alm)
     if not pol:
         return {"TT": alm2cl(alm)}
-    return {
-        "TT": alm2cl(alm[0]),
-        "EE": alm2cl(alm[1]),
-        "BB": alm2cl(alm[2]),
-        "TE": alm2cl(alm[0], alm[1]),
-    }
+    if alm.ndim < 2 or alm.shape[-2] != 3:
+        raise ValueError(f"pol=True needs (..., 3, nalm) T, E, B alm, got shape {alm.shape}")
+    t, e, b = (alm[..., k, :] for k in range(3))
+    return {"TT": alm2cl(t), "EE": alm2cl(e), "BB": alm2cl(b), "TE": alm2cl(t, e)}
 
 
 def decoupled_spectra(

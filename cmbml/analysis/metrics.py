@@ -12,13 +12,14 @@ joint range of both inputs as ``data_range``, and RMSE as the square root of the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 __all__ = [
     "HIGHER_IS_BETTER",
     "PIXEL_METRICS",
+    "field_metrics",
     "mae",
     "mse",
     "nrmse",
@@ -149,3 +150,59 @@ def pixel_metrics(truth, prediction, names=None) -> dict[str, float]:
             f"unknown pixel metric(s) {unknown}; expected some of {list(PIXEL_METRICS)}"
         )
     return {n: PIXEL_METRICS[n](truth, prediction) for n in names}
+
+
+def field_metrics(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    good: np.ndarray,
+    fields: Sequence[str],
+    names=None,
+    *,
+    amplitude: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Pixel metrics of each Stokes field on the kept pixels, and optionally of P.
+
+    Q and U are scored as they are (each a map of the sky in the COSMO convention, in uK_CMB):
+    their errors are those of the polarisation vector's two components. With ``amplitude``, the
+    polarised intensity ``P = sqrt(Q² + U²)`` of each map is scored too, as an extra: P is a
+    biased estimate of the truth's where the prediction is noisy (noise of rms sigma adds about
+    ``sigma² / (2 P)`` to P, and ``sigma sqrt(pi / 2)`` where P ~ 0), so a noisy prediction scores
+    worse on P than its Q, U errors alone imply.
+
+    Parameters
+    ----------
+    truth, prediction : np.ndarray
+        ``(n_fields, npix)`` post-processed maps (uK_CMB), fields in the order of ``fields``.
+    good : np.ndarray
+        ``(npix,)`` bool, the kept pixels.
+    fields : sequence of str
+        Names of the fields (``("I",)`` or ``("I", "Q", "U")``).
+    names : sequence of str, optional
+        Metric names from :data:`PIXEL_METRICS` (default all).
+    amplitude : bool
+        Also score P when Q and U are among ``fields``.
+
+    Returns
+    -------
+    dict
+        ``{field: {metric: value}}`` for each field, then ``"P"`` when scored.
+    """
+    truth = np.atleast_2d(np.asarray(truth, dtype=np.float64))
+    prediction = np.atleast_2d(np.asarray(prediction, dtype=np.float64))
+    fields = list(fields)
+    if truth.shape[0] != len(fields) or prediction.shape != truth.shape:
+        raise ValueError(
+            f"{len(fields)} fields {fields} need truth and prediction of shape "
+            f"({len(fields)}, npix), got {truth.shape} and {prediction.shape}"
+        )
+    good = np.asarray(good, dtype=bool)
+    out = {
+        f: pixel_metrics(truth[k, good], prediction[k, good], names) for k, f in enumerate(fields)
+    }
+    if amplitude and "Q" in fields and "U" in fields:
+        q, u = fields.index("Q"), fields.index("U")
+        p_truth = np.hypot(truth[q, good], truth[u, good])
+        p_pred = np.hypot(prediction[q, good], prediction[u, good])
+        out["P"] = pixel_metrics(p_truth, p_pred, names)
+    return out

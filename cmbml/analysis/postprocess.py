@@ -1,6 +1,6 @@
 """Common post-processing of truth and predicted CMB maps before they are compared.
 
-Two scoring protocols (:func:`postprocess_pair`):
+Two scoring protocols (:func:`postprocess_map`, :func:`postprocess_pair`):
 
 - ``matched``: both maps are brought to one common resolution (a Gaussian beam and, optionally,
   the HEALPix pixel window) and kept to multipoles ``l <= lmax_compare`` (2 nside by default).
@@ -9,9 +9,12 @@ Two scoring protocols (:func:`postprocess_pair`):
   truth alone re-beamed left ~3 % of the CMB RMS);
 - ``published``: CMB-ML's, no filtering at all (each map at its own resolution).
 
-Then, in both, the monopole and dipole fitted on the unmasked pixels are removed and the masked
-pixels set to zero. Maps are spin-0 HEALPix RING maps in uK_CMB, shape ``(npix,)`` or
-``(n_maps, npix)``.
+Then, in both, the monopole and dipole fitted on the unmasked pixels are removed from the
+intensity and the masked pixels set to zero. Maps are HEALPix RING maps in uK_CMB: intensity
+``(npix,)`` or I, Q, U ``(3, npix)``. Q and U are one spin-2 field: they are filtered through
+their E and B harmonics with the spin-2 Gaussian beam (the pixel window is the intensity one, as
+the simulation applies it to all three fields), and nothing is fitted to them (a spin-2 field
+has no l < 2 modes; a scalar monopole or dipole fitted to Q or U would remove E and B power).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "Resolution",
     "apply_mask",
     "fit_monopole_dipole",
+    "postprocess_map",
     "postprocess_pair",
     "rebeam",
     "remove_monopole_dipole",
@@ -54,11 +58,14 @@ class Resolution:
     pixwin: bool = False
 
 
-def transfer_function(nside: int, lmax: int, source: Resolution, target: Resolution) -> np.ndarray:
+def transfer_function(
+    nside: int, lmax: int, source: Resolution, target: Resolution, *, pol: bool = False
+) -> np.ndarray:
     """Harmonic filter f_l taking a map from the ``source`` to the ``target`` resolution.
 
     The Gaussian part is the beam of FWHM ``sqrt(target**2 - source**2)`` (exact for Gaussian
-    beams, and free of the 0/0 that the ratio of two narrow beams gives at high l).
+    beams, spin 0 and spin 2 alike, and free of the 0/0 that the ratio of two narrow beams gives
+    at high l).
 
     Parameters
     ----------
@@ -68,6 +75,8 @@ def transfer_function(nside: int, lmax: int, source: Resolution, target: Resolut
         Maximum multipole.
     source, target : Resolution
         Native and wanted resolutions.
+    pol : bool
+        The filter of the E and B harmonics of Q, U maps (the spin-2 Gaussian beam).
 
     Returns
     -------
@@ -86,7 +95,11 @@ def transfer_function(nside: int, lmax: int, source: Resolution, target: Resolut
             f"{target.fwhm_arcmin} arcmin: the common beam must be at least the native beam"
         )
     fwhm = float(np.sqrt(target.fwhm_arcmin**2 - source.fwhm_arcmin**2))
-    fl = sphere.gaussian_beam(fwhm, lmax)
+    fl = (
+        sphere.gaussian_beam(fwhm, lmax, pol=pol)[int(pol)]
+        if pol
+        else sphere.gaussian_beam(fwhm, lmax)
+    )
     if source.pixwin != target.pixwin:
         window = _pixel_window(nside)[: lmax + 1]
         fl = fl * window if target.pixwin else fl / window
@@ -216,6 +229,83 @@ def apply_mask(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(good, maps, 0.0)
 
 
+def _fields_shape(maps: np.ndarray, what: str) -> bool:
+    """Whether ``maps`` are I, Q, U ``(3, npix)``; intensity ``(npix,)`` otherwise."""
+    if maps.ndim == 1:
+        return False
+    if maps.ndim == 2 and maps.shape[0] == 3:
+        return True
+    raise ValueError(
+        f"{what} must be an intensity map (npix,) or I, Q, U (3, npix), got {maps.shape}"
+    )
+
+
+def postprocess_map(
+    maps: np.ndarray,
+    mask: np.ndarray,
+    *,
+    resolution: Resolution,
+    common_resolution: Resolution,
+    protocol: str = "matched",
+    lmax_compare: int | None = None,
+    niter: int = 3,
+    nthreads: int = 0,
+) -> np.ndarray:
+    """Post-process one map (intensity or I, Q, U) under a scoring protocol.
+
+    ``matched``: analyse the map to ``3 nside - 1`` (T, or T, E, B), multiply by the filters
+    taking it from ``resolution`` to ``common_resolution`` (the spin-2 ones for E and B) and zero
+    ``l > lmax_compare``, synthesise. ``published``: no transform. Then remove the monopole and
+    dipole of the intensity fitted on the unmasked pixels and zero the masked pixels.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(npix,)`` intensity or ``(3, npix)`` I, Q, U RING map (uK_CMB).
+    mask : np.ndarray
+        ``(npix,)`` binary mask (1 = kept).
+    resolution : Resolution
+        Native resolution of the map.
+    common_resolution : Resolution
+        Resolution maps are compared at (``matched``).
+    protocol : str
+        ``matched`` or ``published``.
+    lmax_compare : int, optional
+        Band limit of the ``matched`` comparison (default ``2 nside``).
+    niter, nthreads
+        Transform settings, see :func:`rebeam`.
+
+    Returns
+    -------
+    np.ndarray
+        float64 map of the shape of ``maps``, zero on masked pixels.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    pol = _fields_shape(maps, "the map")
+    if protocol not in ("matched", "published"):
+        raise ValueError(f"protocol must be 'matched' or 'published', got {protocol!r}")
+    if protocol == "matched":
+        nside = hp.npix2nside(maps.shape[-1])
+        band = 3 * nside - 1
+        lmax_compare = 2 * nside if lmax_compare is None else int(lmax_compare)
+        if not 2 <= lmax_compare <= band:
+            raise ValueError(f"lmax_compare={lmax_compare} must be in [2, 3 nside - 1 = {band}]")
+        keep = np.arange(band + 1) <= lmax_compare
+        spin0 = transfer_function(nside, band, resolution, common_resolution) * keep
+        alm = sphere.map2alm(maps, band, pol=pol, niter=niter, nthreads=nthreads)
+        if pol:
+            spin2 = transfer_function(nside, band, resolution, common_resolution, pol=True) * keep
+            alm = sphere.almxfl(alm, np.stack([spin0, spin2, spin2]))
+        else:
+            alm = sphere.almxfl(alm, spin0)
+        maps = sphere.alm2map(alm, nside, band, pol=pol, nthreads=nthreads)
+    if pol:
+        maps[0] = remove_monopole_dipole(maps[0], mask)
+    else:
+        maps = remove_monopole_dipole(maps, mask)
+    return apply_mask(maps, mask)
+
+
 def postprocess_pair(
     truth: np.ndarray,
     prediction: np.ndarray,
@@ -229,17 +319,13 @@ def postprocess_pair(
     niter: int = 3,
     nthreads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Post-process a truth and a predicted map under a scoring protocol.
-
-    ``matched``: analyse both maps to ``3 nside - 1``, multiply by the filters taking each to
-    ``common_resolution`` and zero ``l > lmax_compare``, synthesise. ``published``: no
-    transform (the resolutions are ignored). Then remove the monopole and dipole fitted on the
-    unmasked pixels and zero the masked pixels.
+    """Post-process a truth and a predicted map under a scoring protocol
+    (:func:`postprocess_map` of each).
 
     Parameters
     ----------
     truth, prediction : np.ndarray
-        ``(npix,)`` RING maps (uK_CMB).
+        ``(npix,)`` intensity or ``(3, npix)`` I, Q, U RING maps (uK_CMB), of equal shapes.
     mask : np.ndarray
         ``(npix,)`` binary mask (1 = kept).
     prediction_resolution : Resolution
@@ -258,33 +344,23 @@ def postprocess_pair(
     Returns
     -------
     truth_pp, prediction_pp : np.ndarray
-        ``(npix,)`` float64 post-processed maps, zero on masked pixels.
+        float64 post-processed maps of the inputs' shape, zero on masked pixels.
     """
     truth = np.asarray(truth, dtype=np.float64)
     prediction = np.asarray(prediction, dtype=np.float64)
-    if truth.ndim != 1 or truth.shape != prediction.shape:
+    _fields_shape(truth, "truth")
+    if truth.shape != prediction.shape:
         raise ValueError(
-            f"truth and prediction must be single maps of equal size, got shapes "
-            f"{truth.shape} and {prediction.shape}"
+            f"truth and prediction must have equal shapes, got {truth.shape} and {prediction.shape}"
         )
-    if protocol not in ("matched", "published"):
-        raise ValueError(f"protocol must be 'matched' or 'published', got {protocol!r}")
-    maps = np.stack([truth, prediction])
-    if protocol == "matched":
-        nside = hp.npix2nside(truth.size)
-        band = 3 * nside - 1
-        lmax_compare = 2 * nside if lmax_compare is None else int(lmax_compare)
-        if not 2 <= lmax_compare <= band:
-            raise ValueError(f"lmax_compare={lmax_compare} must be in [2, 3 nside - 1 = {band}]")
-        keep = np.arange(band + 1) <= lmax_compare
-        filters = np.stack(
-            [
-                transfer_function(nside, band, src, common_resolution) * keep
-                for src in (truth_resolution, prediction_resolution)
-            ]
-        )
-        alm = sphere.map2alm(maps, band, niter=niter, nthreads=nthreads)
-        maps = sphere.alm2map(sphere.almxfl(alm, filters), nside, band, nthreads=nthreads)
-    maps = remove_monopole_dipole(maps, mask)
-    maps = apply_mask(maps, mask)
-    return maps[0], maps[1]
+    options = dict(
+        common_resolution=common_resolution,
+        protocol=protocol,
+        lmax_compare=lmax_compare,
+        niter=niter,
+        nthreads=nthreads,
+    )
+    return (
+        postprocess_map(truth, mask, resolution=truth_resolution, **options),
+        postprocess_map(prediction, mask, resolution=prediction_resolution, **options),
+    )

@@ -1,9 +1,11 @@
 """Angular power spectra of post-processed maps, binning and spectrum metrics.
 
-The analysis estimator (:func:`masked_spectra`) is MASTER: the pseudo-C_l of the maps times an
-(apodised) weight, decoupled with the weight's mode-coupling matrix
-(:class:`cmbml.analysis.master.Coupling`), then divided by each map's squared transfer function
-(beam and pixel window). Spectra are D_l = l (l + 1) C_l / (2 pi) in uK_CMB² for l = 2 .. lmax.
+The analysis estimator (:func:`masked_field_spectra`, :func:`masked_spectra`) is MASTER: the
+pseudo-C_l of the maps times an (apodised) weight, decoupled with the weight's mode-coupling
+matrices (:class:`cmbml.analysis.master.Coupling`; for I, Q, U maps TT, EE, BB and TE, EE and BB
+jointly so that the E-to-B mixing of the cut sky is undone on average), then divided by each
+map's transfer functions (beam and pixel window; the spin-2 beam for E and B). Spectra are
+D_l = l (l + 1) C_l / (2 pi) in uK_CMB² for l = 2 .. lmax.
 :func:`pseudo_cl` is the uncorrected estimator (pseudo-C_l over ``mean(weight²)``), biased by the
 mask's mode coupling by several per cent at l < 50 on a galactic cut.
 """
@@ -15,7 +17,8 @@ import numpy as np
 
 from cmbml import sphere
 from cmbml.analysis import metrics
-from cmbml.analysis.master import Coupling, alm2cl, check_weight
+from cmbml.analysis.fields import SPECTRA
+from cmbml.analysis.master import Coupling, alm2cl, alm_spectra, check_weight
 from cmbml.analysis.postprocess import Resolution
 
 __all__ = [
@@ -28,9 +31,11 @@ __all__ = [
     "effective_fsky",
     "floor_lmax",
     "knox_sigma",
+    "masked_field_spectra",
     "masked_spectra",
     "pseudo_cl",
     "spectrum_metrics",
+    "spectrum_windows",
     "theory_dl",
     "window_function",
 ]
@@ -69,15 +74,20 @@ def pseudo_cl(
     return alm2cl(alm) / np.mean(weight**2)
 
 
-def window_function(nside: int, lmax: int, resolution: Resolution) -> np.ndarray:
+def window_function(
+    nside: int, lmax: int, resolution: Resolution, *, pol: bool = False
+) -> np.ndarray:
     """Transfer function of a map: Gaussian beam times (optionally) the pixel window.
+
+    With ``pol`` the beam is the spin-2 Gaussian beam of the E and B harmonics of Q, U maps; the
+    pixel window is the intensity one (as the simulation applies it to all fields).
 
     Returns
     -------
     np.ndarray
         ``(lmax + 1,)``, what the map's harmonic coefficients were multiplied by.
     """
-    window = sphere.gaussian_beam(resolution.fwhm_arcmin, lmax)
+    window = sphere.gaussian_beam(resolution.fwhm_arcmin, lmax, pol=True)[int(pol)]
     if resolution.pixwin:
         window = window * sphere.pixel_window(nside)[: lmax + 1]
     return window
@@ -116,6 +126,86 @@ def cl_to_dl(cl: np.ndarray) -> np.ndarray:
     return cl * ell * (ell + 1) / (2.0 * np.pi)
 
 
+def spectrum_windows(nside: int, lmax: int, resolution: Resolution) -> dict[str, np.ndarray]:
+    """What each spectrum of a map at ``resolution`` is multiplied by: ``b_T²`` (TT), ``b_P²``
+    (EE, BB) and ``b_T b_P`` (TE), each ``(lmax + 1,)`` (see :func:`window_function`)."""
+    wt = window_function(nside, lmax, resolution)
+    wp = window_function(nside, lmax, resolution, pol=True)
+    return {"TT": wt * wt, "EE": wp * wp, "BB": wp * wp, "TE": wt * wp}
+
+
+def masked_field_spectra(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    weight: np.ndarray,
+    *,
+    lmax: int,
+    truth_resolution: Resolution,
+    prediction_resolution: Resolution,
+    coupling: Coupling | None = None,
+    niter: int = 0,
+    nthreads: int = 0,
+) -> dict:
+    """MASTER D_l of the truth, the prediction and their difference (residual) under a mask:
+    TT for intensity maps, TT, EE, BB and TE for I, Q, U maps.
+
+    Parameters
+    ----------
+    truth, prediction : np.ndarray
+        ``(npix,)`` or ``(3, npix)`` post-processed RING maps (uK_CMB), of equal shapes.
+    weight : np.ndarray
+        ``(npix,)`` apodised mask (0 where the binary mask is 0).
+    lmax : int
+        Maximum multipole returned (at most the coupling's, ``3 nside - 1``).
+    truth_resolution, prediction_resolution : Resolution
+        Transfer functions of the two maps, divided out of their spectra. The residual is
+        divided by the common one when they are equal, and left as it is otherwise (it is then
+        the spectrum of the error map the pixel metrics see).
+    coupling : Coupling, optional
+        Coupling matrices of ``weight``, with the spin-2 ones for I, Q, U maps (computed here
+        when not given).
+    niter, nthreads
+        Transform settings of the masked maps' analyses. A masked map is not band-limited, so
+        iterations buy nothing: D_l changes by < 1e-3 at l <= 2 nside between 0 and 3.
+
+    Returns
+    -------
+    dict
+        ``ell`` ``(lmax - 1,)`` = 2 .. lmax, and per spectrum (``TT``, or ``TT``, ``EE``, ``BB``,
+        ``TE``) a dict of ``truth``, ``prediction``, ``residual`` D_l (uK_CMB²) on those
+        multipoles, from one transform (spin 0, and spin 2 for Q, U) of each map.
+    """
+    truth = np.asarray(truth, dtype=np.float64)
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if truth.shape != prediction.shape or truth.ndim > 2 or (truth.ndim == 2 and len(truth) != 3):
+        raise ValueError(
+            f"truth and prediction must be (npix,) or (3, npix) maps of equal shapes, got "
+            f"{truth.shape} and {prediction.shape}"
+        )
+    pol = truth.ndim == 2
+    nside = hp.npix2nside(truth.shape[-1])
+    weight = check_weight(weight, truth.shape[-1])
+    if coupling is None:
+        coupling = Coupling.from_weight(weight, spin2=pol, nthreads=nthreads)
+    if not LMIN <= lmax <= coupling.lmax:
+        raise ValueError(f"lmax={lmax} must be in [{LMIN}, coupling lmax {coupling.lmax}]")
+    band = coupling.lmax
+    alm = sphere.map2alm(
+        np.stack([truth, prediction]) * weight, band, pol=pol, niter=niter, nthreads=nthreads
+    )
+    pseudo = alm_spectra(np.stack([alm[0], alm[1], alm[1] - alm[0]]), pol=pol)
+    cl = coupling.decouple(pseudo)
+    w_truth = spectrum_windows(nside, band, truth_resolution)
+    w_pred = spectrum_windows(nside, band, prediction_resolution)
+    same = truth_resolution == prediction_resolution
+    out: dict = {"ell": np.arange(LMIN, lmax + 1)}
+    for key in SPECTRA if pol else ("TT",):
+        divide = np.stack([w_truth[key], w_pred[key], w_pred[key] if same else np.ones(band + 1)])
+        dl = cl_to_dl(cl[key] / divide)[:, LMIN : lmax + 1]
+        out[key] = {"truth": dl[0], "prediction": dl[1], "residual": dl[2]}
+    return out
+
+
 def masked_spectra(
     truth: np.ndarray,
     prediction: np.ndarray,
@@ -128,62 +218,31 @@ def masked_spectra(
     niter: int = 0,
     nthreads: int = 0,
 ) -> dict[str, np.ndarray]:
-    """MASTER D_l of the truth, the prediction and their difference (residual) under a mask.
-
-    Parameters
-    ----------
-    truth, prediction : np.ndarray
-        ``(npix,)`` post-processed RING maps (uK_CMB).
-    weight : np.ndarray
-        ``(npix,)`` apodised mask (0 where the binary mask is 0).
-    lmax : int
-        Maximum multipole returned (at most ``4 nside``).
-    truth_resolution, prediction_resolution : Resolution
-        Transfer functions of the two maps, divided out of their spectra. The residual is
-        divided by the common one when they are equal, and left as it is otherwise (it is then
-        the spectrum of the error map the pixel metrics see).
-    coupling : Coupling, optional
-        Coupling matrices of ``weight`` (computed here when not given).
-    niter, nthreads
-        Transform settings of the masked maps' analyses. A masked map is not band-limited, so
-        iterations buy nothing: D_l changes by < 1e-3 at l <= 2 nside between 0 and 3.
+    """MASTER D_l^TT of intensity maps (:func:`masked_field_spectra` of ``(npix,)`` maps).
 
     Returns
     -------
     dict
         ``ell`` ``(lmax - 1,)`` = 2 .. lmax; ``truth``, ``prediction``, ``residual`` D_l
-        (uK_CMB²) on those multipoles, from two transforms.
+        (uK_CMB²) on those multipoles.
     """
-    truth = np.asarray(truth, dtype=np.float64)
-    prediction = np.asarray(prediction, dtype=np.float64)
-    if truth.shape != prediction.shape or truth.ndim != 1:
+    if np.ndim(truth) != 1 or np.shape(truth) != np.shape(prediction):
         raise ValueError(
-            f"truth and prediction must be single maps of equal size, got {truth.shape} "
-            f"and {prediction.shape}"
+            f"truth and prediction must be single maps of equal size, got {np.shape(truth)} "
+            f"and {np.shape(prediction)}"
         )
-    nside = hp.npix2nside(truth.size)
-    weight = check_weight(weight, truth.size)
-    if coupling is None:
-        coupling = Coupling.from_weight(weight, nthreads=nthreads)
-    if not LMIN <= lmax <= coupling.lmax:
-        raise ValueError(f"lmax={lmax} must be in [{LMIN}, coupling lmax {coupling.lmax}]")
-    band = coupling.lmax
-    alm = sphere.map2alm(
-        np.stack([truth, prediction]) * weight, band, niter=niter, nthreads=nthreads
+    out = masked_field_spectra(
+        truth,
+        prediction,
+        weight,
+        lmax=lmax,
+        truth_resolution=truth_resolution,
+        prediction_resolution=prediction_resolution,
+        coupling=coupling,
+        niter=niter,
+        nthreads=nthreads,
     )
-    pseudo = alm2cl(np.stack([alm[0], alm[1], alm[1] - alm[0]]))
-    cl = coupling.decouple({"TT": pseudo})["TT"]
-    w_truth = window_function(nside, band, truth_resolution)
-    w_pred = window_function(nside, band, prediction_resolution)
-    w_resid = w_pred if truth_resolution == prediction_resolution else np.ones(band + 1)
-    cl /= np.stack([w_truth, w_pred, w_resid]) ** 2
-    dl = cl_to_dl(cl)[:, LMIN : lmax + 1]
-    return {
-        "ell": np.arange(LMIN, lmax + 1),
-        "truth": dl[0],
-        "prediction": dl[1],
-        "residual": dl[2],
-    }
+    return {"ell": out["ell"], **out["TT"]}
 
 
 def effective_fsky(weight: np.ndarray) -> float:
@@ -238,11 +297,20 @@ def bin_spectrum(spectrum: np.ndarray, edges: np.ndarray, lmin: int = LMIN) -> n
     return sums / np.diff(edges)
 
 
-def knox_sigma(dl: np.ndarray, edges: np.ndarray, fsky: float, lmin: int = LMIN) -> np.ndarray:
+def knox_sigma(
+    dl: np.ndarray,
+    edges: np.ndarray,
+    fsky: float,
+    lmin: int = LMIN,
+    *,
+    auto: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Cosmic-variance (Knox) standard deviation of binned D_l on a fraction of the sky.
 
-    ``var(D_l) = 2 D_l² / ((2 l + 1) f_sky)`` per multipole, multipoles treated as independent,
-    so the bin average has variance ``sum_l var(D_l) / n_l²``.
+    ``var(D_l) = 2 D_l² / ((2 l + 1) f_sky)`` per multipole for an auto-spectrum, and
+    ``(D_l^XY² + D_l^XX D_l^YY) / ((2 l + 1) f_sky)`` for a cross-spectrum XY (TE) given the
+    auto-spectra ``auto``; multipoles treated as independent, so the bin average has variance
+    ``sum_l var(D_l) / n_l²``.
 
     Parameters
     ----------
@@ -254,6 +322,8 @@ def knox_sigma(dl: np.ndarray, edges: np.ndarray, fsky: float, lmin: int = LMIN)
         Effective sky fraction (:func:`effective_fsky`).
     lmin : int
         Multipole of ``dl[0]``.
+    auto : tuple of np.ndarray, optional
+        ``(D_l^XX, D_l^YY)`` on the multipoles of ``dl`` when ``dl`` is a cross-spectrum.
 
     Returns
     -------
@@ -263,8 +333,9 @@ def knox_sigma(dl: np.ndarray, edges: np.ndarray, fsky: float, lmin: int = LMIN)
     if not 0.0 < fsky <= 1.0:
         raise ValueError(f"fsky must be in (0, 1], got {fsky}")
     dl = np.asarray(dl, dtype=np.float64)
+    xx, yy = (dl, dl) if auto is None else (np.asarray(a, dtype=np.float64) for a in auto)
     ell = np.arange(lmin, lmin + dl.size)
-    var = 2.0 * dl**2 / ((2 * ell + 1) * fsky)
+    var = (dl**2 + xx * yy) / ((2 * ell + 1) * fsky)
     return np.sqrt(bin_spectrum(var, edges, lmin) / np.diff(edges))
 
 
@@ -276,40 +347,46 @@ def spectrum_metrics(
     Returns
     -------
     dict
-        ``{f"{prefix}_{name}": value}``; MAE and RMSE in uK_CMB², NRMSE dimensionless.
+        ``{f"{prefix}_{name}": value}``; MAE and RMSE in uK_CMB², NRMSE dimensionless (NaN for
+        a reference that is identically zero, e.g. the BB of a theory without B modes).
     """
-    return {
-        f"{prefix}_{name}": metrics.PIXEL_METRICS[name](reference_binned, dl_binned)
-        for name in SPECTRUM_METRICS
-    }
+    out = {}
+    for name in SPECTRUM_METRICS:
+        if name == "nrmse" and not np.any(reference_binned):
+            out[f"{prefix}_{name}"] = float("nan")
+        else:
+            out[f"{prefix}_{name}"] = metrics.PIXEL_METRICS[name](reference_binned, dl_binned)
+    return out
 
 
-def theory_dl(table, lmax: int, source: str = "theory spectrum") -> np.ndarray:
-    """D_l^TT for l = 2 .. lmax from a spectrum table of C_l.
+def theory_dl(table, lmax: int, source: str = "theory spectrum", *, spectrum: str = "TT"):
+    """D_l of one spectrum for l = 2 .. lmax from a spectrum table of C_l.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        Columns ``ell`` (0, 1, ..., without gaps) and ``TT`` (C_l, uK_CMB²), as the simulation
-        writes ``cmb_spectrum``.
+        Columns ``ell`` (0, 1, ..., without gaps) and ``TT`` (and ``EE``, ``BB``, ``TE``), C_l
+        in uK_CMB², as the simulation writes ``cmb_spectrum``.
     lmax : int
         Maximum multipole wanted.
     source : str
         Name of the table for error messages (e.g. the file).
+    spectrum : str
+        The column (``TT``, ``EE``, ``BB`` or ``TE``).
 
     Returns
     -------
     np.ndarray
         ``(lmax - 1,)`` D_l (uK_CMB²).
     """
-    missing = [c for c in ("ell", "TT") if c not in getattr(table, "columns", ())]
+    missing = [c for c in ("ell", spectrum) if c not in getattr(table, "columns", ())]
     if missing:
         raise ValueError(
-            f"{source}: expected a table with columns 'ell' and 'TT', missing {missing}"
+            f"{source}: expected a table with columns 'ell' and '{spectrum}', missing {missing}"
         )
     ell = table["ell"].to_numpy()
     if not np.array_equal(ell, np.arange(ell.size)):
         raise ValueError(f"{source}: column 'ell' must be 0, 1, ..., lmax without gaps")
     if ell.size <= lmax:
         raise ValueError(f"{source} reaches l = {ell.size - 1}, the analysis needs lmax = {lmax}")
-    return cl_to_dl(table["TT"].to_numpy(dtype=np.float64)[: lmax + 1])[LMIN:]
+    return cl_to_dl(table[spectrum].to_numpy(dtype=np.float64)[: lmax + 1])[LMIN:]

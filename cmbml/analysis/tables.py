@@ -5,6 +5,11 @@ for the leaderboard), a ``protocol`` column (the scoring protocol that produced 
 ``<metric>_mean`` and ``<metric>_std`` columns. They are rendered to Markdown and LaTeX with a
 caption naming the protocol, one ``mean ± std`` column per metric and the best mean of each
 column in bold (lowest for errors, highest for PSNR and R²).
+
+Polarised analyses add a block column: ``field`` (I, Q, U, P) for pixel metrics, ``spectrum``
+(TT, EE, BB, TE) for spectrum metrics. Tables with one are rendered as one block per value, each
+with its own bold best values (:data:`BLOCK_ORDER`); intensity-only tables have no block column
+and keep their single-table layout.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import pandas as pd
 from cmbml.analysis.metrics import HIGHER_IS_BETTER
 
 __all__ = [
+    "BLOCK_ORDER",
     "PROTOCOL_TEXT",
     "best_index",
     "build_leaderboard",
     "epoch_label",
     "higher_is_better",
     "load_summary_row",
+    "load_summary_rows",
     "metric_names",
     "protocol_caption",
     "summarise",
@@ -40,6 +47,10 @@ PROTOCOL_TEXT = {
     ),
 }
 """What each scoring protocol compares, for captions."""
+
+
+BLOCK_ORDER: tuple[str, ...] = ("I", "Q", "U", "P", "TT", "EE", "BB", "TE")
+"""Order of the blocks (fields, then spectra) in polarised tables; other values follow."""
 
 
 def protocol_caption(protocol: str, method: str | None = None, ell_max: int | None = None) -> str:
@@ -62,7 +73,9 @@ def higher_is_better(metric: str) -> bool:
     return metric.rsplit("_", 1)[-1] in HIGHER_IS_BETTER
 
 
-def summarise(rows: pd.DataFrame, metrics: Sequence[str], by: str = "epoch") -> pd.DataFrame:
+def summarise(
+    rows: pd.DataFrame, metrics: Sequence[str], by: str | Sequence[str] = "epoch"
+) -> pd.DataFrame:
     """Mean and sample standard deviation (ddof=1) of per-simulation metrics.
 
     Parameters
@@ -71,8 +84,9 @@ def summarise(rows: pd.DataFrame, metrics: Sequence[str], by: str = "epoch") -> 
         One row per (simulation, ``by``) with one column per metric.
     metrics : sequence of str
         Metric columns to summarise.
-    by : str
-        Grouping column (one output row per value, in first-appearance order).
+    by : str or sequence of str
+        Grouping column(s) (one output row per value, in first-appearance order; e.g.
+        ``["epoch", "field"]``).
 
     Returns
     -------
@@ -80,14 +94,15 @@ def summarise(rows: pd.DataFrame, metrics: Sequence[str], by: str = "epoch") -> 
         Columns ``by``, ``n_sims``, then ``<metric>_mean``, ``<metric>_std`` per metric. The std is
         NaN for a group of one simulation.
     """
-    missing = [c for c in [by, *metrics] if c not in rows.columns]
+    keys = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*keys, *metrics] if c not in rows.columns]
     if missing:
         raise ValueError(
             f"per-simulation table lacks column(s) {missing}; has {list(rows.columns)}"
         )
     out = []
-    for key, group in rows.groupby(by, sort=False):
-        row = {by: key, "n_sims": len(group)}
+    for key, group in rows.groupby(keys, sort=False):
+        row = {**dict(zip(keys, key, strict=True)), "n_sims": len(group)}
         for m in metrics:
             values = group[m].to_numpy(dtype=np.float64)
             row[f"{m}_mean"] = float(np.mean(values))
@@ -125,16 +140,41 @@ def _cells(table: pd.DataFrame, label: str, pm: str, bold) -> tuple[list[str], l
     return [label, *metrics], body
 
 
-def to_markdown(table: pd.DataFrame, label: str, *, caption: str | None = None) -> str:
+def _blocks(table: pd.DataFrame, block: str | None) -> list[tuple[str | None, pd.DataFrame]]:
+    """``(value, rows)`` per value of the block column in :data:`BLOCK_ORDER`, or the whole
+    table as one unnamed block when there is no such column."""
+    if block is None or block not in table.columns:
+        return [(None, table)]
+    values = list(dict.fromkeys(table[block].astype(str)))
+    order = sorted(values, key=lambda v: BLOCK_ORDER.index(v) if v in BLOCK_ORDER else 99)
+    shown = table.drop(columns=block)
+    return [(v, shown[table[block].astype(str) == v].reset_index(drop=True)) for v in order]
+
+
+def to_markdown(
+    table: pd.DataFrame,
+    label: str,
+    *,
+    caption: str | None = None,
+    block: str | None = None,
+    block_titles: dict[str, str] | None = None,
+) -> str:
     """Markdown table: ``label`` column then one ``mean ± std`` column per metric, best in bold;
-    ``caption`` (e.g. :func:`protocol_caption`) is a paragraph before the table."""
-    header, body = _cells(table, label, " ± ", lambda s: f"**{s}**")
+    ``caption`` (e.g. :func:`protocol_caption`) is a paragraph before the table. With a
+    ``block`` column (``field``, ``spectrum``), one table per value under a bold title
+    (``block_titles[value]``, default the value), best in bold within each."""
     lines = [f"*{caption}*", ""] if caption else []
-    lines += [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
+    for k, (value, rows) in enumerate(_blocks(table, block)):
+        header, body = _cells(rows, label, " ± ", lambda s: f"**{s}**")
+        if k:
+            lines.append("")
+        if value is not None:
+            lines += [f"**{(block_titles or {}).get(value, value)}**", ""]
+        lines += [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines) + "\n"
 
 
@@ -144,27 +184,41 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def to_latex(table: pd.DataFrame, label: str, *, caption: str | None = None) -> str:
+def to_latex(
+    table: pd.DataFrame,
+    label: str,
+    *,
+    caption: str | None = None,
+    block: str | None = None,
+    block_titles: dict[str, str] | None = None,
+) -> str:
     """LaTeX ``tabular`` (booktabs rules): same layout as :func:`to_markdown`, best in bold;
-    ``caption`` is a comment line above it."""
-    header, body = _cells(table, label, r" $\pm$ ", lambda s: rf"\textbf{{{s}}}")
+    ``caption`` is a comment line above it. Blocks become italic full-width rows."""
+    blocks = _blocks(table, block)
+    header, _ = _cells(blocks[0][1], label, "", str)
     lines = [f"% {caption}"] if caption else []
     lines += [
         r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
         r"\toprule",
         " & ".join(_latex_escape(h.upper() if h != label else h) for h in header) + r" \\",
-        r"\midrule",
     ]
-    for row in body:
-        lines.append(" & ".join([_latex_escape(row[0]), *row[1:]]) + r" \\")
+    for value, rows in blocks:
+        lines.append(r"\midrule")
+        if value is not None:
+            title = _latex_escape((block_titles or {}).get(value, value))
+            lines.append(rf"\multicolumn{{{len(header)}}}{{l}}{{\textit{{{title}}}}} \\")
+        _, body = _cells(rows, label, r" $\pm$ ", lambda s: rf"\textbf{{{s}}}")
+        for row in body:
+            lines.append(" & ".join([_latex_escape(row[0]), *row[1:]]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def load_summary_row(
+def load_summary_rows(
     model: str, path: str | Path, epoch, metrics: Sequence[str], protocol: str | None = None
-) -> pd.Series:
-    """Read one method's summary CSV and return the row of the requested epoch.
+) -> pd.DataFrame:
+    """Read one method's summary CSV and return the rows of the requested epoch (one, or one
+    per field or spectrum of a polarised summary).
 
     Parameters
     ----------
@@ -175,7 +229,7 @@ def load_summary_row(
     epoch : int, str or None
         Epoch to select; compared as text (None matches the ``none`` label of untrained methods).
     metrics : sequence of str
-        Metrics the row must provide.
+        Metrics the rows must provide.
     protocol : str, optional
         Scoring protocol the summary must have been produced with.
 
@@ -201,19 +255,26 @@ def load_summary_row(
     if rows.empty:
         raise ValueError(
             f"method '{model}': {path} has no row for epoch {wanted!r}; "
-            f"available epochs: {list(table['epoch'])}"
+            f"available epochs: {list(dict.fromkeys(table['epoch']))}"
         )
     missing = [f"{m}_{s}" for m in metrics for s in ("mean", "std") if f"{m}_{s}" not in rows]
     if missing:
         raise ValueError(f"method '{model}': {path} lacks column(s) {missing}")
-    found = rows.iloc[0]
-    if protocol is not None and found.get("protocol") != protocol:
+    found = set(rows["protocol"]) if "protocol" in rows else {None}
+    if protocol is not None and found != {protocol}:
         raise ValueError(
-            f"method '{model}': {path} was scored with protocol {found.get('protocol')!r}, the "
-            f"comparison uses {protocol!r} (rerun that method's analysis with "
+            f"method '{model}': {path} was scored with protocol {sorted(map(str, found))[0]!r}, "
+            f"the comparison uses {protocol!r} (rerun that method's analysis with "
             f"model.analysis.protocol={protocol})"
         )
-    return found
+    return rows.reset_index(drop=True)
+
+
+def load_summary_row(
+    model: str, path: str | Path, epoch, metrics: Sequence[str], protocol: str | None = None
+) -> pd.Series:
+    """The first row of :func:`load_summary_rows` (the row of an intensity-only summary)."""
+    return load_summary_rows(model, path, epoch, metrics, protocol).iloc[0]
 
 
 def epoch_label(epoch) -> str:
@@ -225,8 +286,10 @@ def build_leaderboard(
     entries: Sequence[tuple[str, str | Path, object]],
     metrics: Sequence[str],
     protocol: str,
+    *,
+    block: str | None = None,
 ) -> pd.DataFrame:
-    """One row per method from the methods' summary files.
+    """One row per method (and per field or spectrum) from the methods' summary files.
 
     Parameters
     ----------
@@ -236,24 +299,46 @@ def build_leaderboard(
         Metrics to include.
     protocol : str
         The scoring protocol every summary must carry.
+    block : str, optional
+        Block column of polarised summaries (``field`` or ``spectrum``). When a summary has it,
+        the leaderboard has one row per (block value, method) in :data:`BLOCK_ORDER`, methods in
+        display order within each; a summary without it (intensity only) counts as the first
+        block (``I`` or ``TT``). When none has it, the leaderboard is the intensity-only one.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model``, ``protocol``, then ``<metric>_mean``, ``<metric>_std`` per metric.
+        Columns (``block``), ``model``, ``protocol``, (``ell_min``, ``ell_max`` of polarised
+        spectrum summaries), then ``<metric>_mean``, ``<metric>_std``.
     """
     names = [model for model, _, _ in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"model names in the comparison must be unique, got {names}")
-    rows = []
-    for model, path, epoch in entries:
-        found = load_summary_row(model, path, epoch, metrics, protocol)
-        row = {"model": model, "protocol": protocol}
-        for m in metrics:
-            row[f"{m}_mean"] = float(found[f"{m}_mean"])
-            row[f"{m}_std"] = float(found[f"{m}_std"])
-        rows.append(row)
-    return pd.DataFrame(
-        rows,
-        columns=["model", "protocol"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")],
-    )
+    found = {
+        model: load_summary_rows(model, path, epoch, metrics, protocol)
+        for model, path, epoch in entries
+    }
+    blocked = block is not None and any(block in rows for rows in found.values())
+    values = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    ranges = [c for c in ("ell_min", "ell_max") if blocked and any(c in r for r in found.values())]
+    out = []
+    for model, rows in found.items():
+        for _, row in rows.iterrows():
+            entry = {"model": model, "protocol": protocol}
+            entry.update({c: row.get(c, math.nan) for c in ranges})
+            entry.update({v: float(row[v]) for v in values})
+            if blocked:
+                first = "I" if block == "field" else "TT"
+                entry = {block: str(row.get(block, first)), **entry}
+            out.append(entry)
+            if not blocked:
+                break
+    columns = ["model", "protocol", *ranges, *values]
+    if not blocked:
+        return pd.DataFrame(out, columns=columns)
+    board = pd.DataFrame(out, columns=[block, *columns])
+    for c in ranges:  # multipoles; empty for an intensity-only method's TT row
+        board[c] = board[c].astype("Int64")
+    rank = {v: BLOCK_ORDER.index(v) if v in BLOCK_ORDER else len(BLOCK_ORDER) for v in board[block]}
+    order = sorted(range(len(board)), key=lambda i: (rank[board[block][i]], i))
+    return board.iloc[order].reset_index(drop=True)

@@ -1,5 +1,6 @@
 """Figures are written as valid PNG and PDF files."""
 
+import healpy as hp
 import matplotlib.image
 import numpy as np
 import pandas as pd
@@ -115,3 +116,90 @@ def test_spectrum_figures_stay_readable_when_the_deconvolved_tail_explodes(tmp_p
     assert top.get_yscale() == "log" and top.get_ylim()[1] < 3 * th.max()
     assert bottom.get_ylim()[1] <= 0.2
     _save_both(overlay, tmp_path / "overlay_tail")
+
+
+def _panel(th, lmax, scale, ell_max=None):
+    """Binned spectra of one spectrum for the polarisation figures."""
+    ell = np.arange(2, lmax + 1)
+    edges = sp.bin_edges(2, lmax, 5)
+    dl = th[2 : lmax + 1] * scale
+    return {
+        "ell": ell,
+        "theory": dl,
+        "ell_binned": sp.bin_centres(edges),
+        "binned": {
+            "theory": sp.bin_spectrum(dl, edges),
+            "truth": sp.bin_spectrum(dl * 1.03, edges),
+            "prediction": sp.bin_spectrum(dl * 0.97, edges),
+            "residual": sp.bin_spectrum(np.abs(dl) * 0.01, edges),
+        },
+        "sigma": sp.knox_sigma(dl, edges, 0.7),
+        "ell_max": ell_max,
+    }
+
+
+def test_polarisation_map_and_spectrum_figures(tmp_path, cut_masks):
+    nside = 16
+    binary, _ = cut_masks(nside)
+    rng = np.random.default_rng(2)
+    truth = rng.normal(0, 1.0, (2, 12 * nside**2))
+    fig = figures.plot_pol_maps(truth, truth + rng.normal(0, 0.1, truth.shape), binary, title="QU")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [
+        "Q truth",
+        "Q prediction",
+        "Q prediction - truth",
+        "U truth",
+        "U prediction",
+        "U prediction - truth",
+    ]
+    _save_both(fig, tmp_path / "qu")
+    with pytest.raises(ValueError, match=r"\(2, npix\)"):
+        figures.plot_pol_maps(truth[0], truth[0], binary)
+
+    table = np.loadtxt(hp.__path__[0] + "/data/totcls.dat")
+    panels = {
+        "EE": _panel(table[:, 2], 40, 1.0, ell_max=30),
+        "BB": _panel(table[:, 3], 40, 1.0),
+        "TE": _panel(table[:, 4], 40, 1.0),
+    }
+    fig = figures.plot_power_spectra(panels, title="pol")
+    tops = fig.axes[:3]
+    assert [ax.get_title() for ax in tops] == ["EE", "BB", "TE"]
+    assert [ax.get_yscale() for ax in tops] == ["log", "log", "linear"]  # TE changes sign
+    assert [ax.get_yscale() for ax in fig.axes[3:]] == ["linear", "linear", "linear"]
+    _save_both(fig, tmp_path / "pol_ps")
+    # a noise-dominated BB (300 times the theory): residuals as ratios on a log axis; a BB whose
+    # estimates scatter below zero: a linear axis; the unscored l < 20 shaded
+    noisy = _panel(table[:, 3], 40, 1.0, ell_max=40)
+    noisy["binned"]["prediction"] = noisy["binned"]["theory"] * 300.0
+    noisy["ell_min"] = 20
+    scattered = _panel(table[:, 3], 40, 1.0)
+    scattered["binned"]["truth"] = scattered["binned"]["theory"] * np.array([-1.0] + [1.0] * 7)
+    top, bottom = figures.plot_power_spectra({"BB": noisy}).axes
+    assert top.get_yscale() == "log" and bottom.get_yscale() == "log"
+    assert bottom.get_ylim()[1] > 300.0
+    assert any(p.get_label().startswith("not scored") for p in top.patches)
+    top, bottom = figures.plot_power_spectra({"BB": scattered}).axes
+    assert top.get_yscale() == "linear" and bottom.get_yscale() == "linear"
+
+    edges = sp.bin_edges(2, 40, 5)
+    mean = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "spectrum": key,
+                    "ell": sp.bin_centres(edges),
+                    "theory": panels[key]["binned"]["theory"],
+                    "theory_sigma": panels[key]["sigma"],
+                    "prediction": panels[key]["binned"]["prediction"],
+                    "residual": panels[key]["binned"]["residual"],
+                    "ell_max_metrics": 40,
+                }
+            )
+            for key in ("EE", "BB")
+        ]
+    )
+    overlay = figures.plot_spectra_overlay({"A": mean, "B": mean}, spectra_names=("EE", "BB"))
+    assert [ax.get_title() for ax in overlay.axes[:2]] == ["EE", "BB"]
+    _save_both(overlay, tmp_path / "pol_overlay")

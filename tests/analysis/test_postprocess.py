@@ -160,3 +160,82 @@ def test_bad_mask_raises():
         pp.apply_mask(np.zeros(12 * 4), np.ones(12 * 16))
     with pytest.raises(ValueError, match="no unmasked"):
         pp.remove_monopole_dipole(np.zeros(12 * 4), np.zeros(12 * 4))
+
+
+def _iqu_alm(theory_cl, gaussian_alm, lmax, seed):
+    """T, E, B alm: T and E of the TT spectrum's shape (E 1 % of it), B 10 % of E."""
+    rng = np.random.default_rng(seed)
+    cl = theory_cl[: lmax + 1]
+    return np.stack([gaussian_alm(c, rng) for c in (cl, 0.01 * cl, 0.001 * cl)])
+
+
+def test_spin2_transfer_function_is_the_polarised_beam_ratio():
+    lmax, nside = 191, 64
+    fl = pp.transfer_function(nside, lmax, Resolution(10.0), Resolution(30.0, True), pol=True)
+    pol = [hp.gauss_beam(np.radians(f / 60), lmax, pol=True)[:, 1] for f in (10.0, 30.0)]
+    np.testing.assert_allclose(fl, pol[1] / pol[0] * sphere.pixel_window(nside)[: lmax + 1])
+    spin0 = pp.transfer_function(nside, lmax, Resolution(10.0), Resolution(30.0, True))
+    assert np.all(fl[2:] > spin0[2:])  # the spin-2 Gaussian beam is slightly wider in l
+
+
+def test_iqu_matched_postprocessing_filters_e_and_b(theory_cl, gaussian_alm, cut_masks):
+    """I, Q, U truth band-limited at 2 nside, compared at l <= 24 at 45 arcmin and the pixel
+    window: Q and U are healpy's synthesis of the E and B alm cut at l = 24 and multiplied by the
+    spin-2 beam (filtering Q and U as two scalar maps cuts other modes); I has its monopole and
+    dipole removed, Q and U not (a spin-2 field has no l < 2 modes)."""
+    nside, lmax, lcut = 16, 32, 24
+    binary, _ = cut_masks(nside)
+    good = binary > 0
+    alm = _iqu_alm(theory_cl, gaussian_alm, lmax, 12)
+    truth = hp.alm2map(alm, nside, lmax, pol=True)
+    common = Resolution(45.0, True)
+    truth_pp, pred_pp = pp.postprocess_pair(
+        truth,
+        truth,
+        binary,
+        prediction_resolution=Resolution(),
+        common_resolution=common,
+        lmax_compare=lcut,
+        niter=10,
+    )
+    assert truth_pp.shape == (3, truth.shape[1])
+    np.testing.assert_array_equal(truth_pp, pred_pp)
+    window = (
+        hp.gauss_beam(np.radians(45 / 60), lmax, pol=True)
+        * sphere.pixel_window(nside)[: lmax + 1, None]
+    )
+    keep = np.arange(lmax + 1) <= lcut
+    filtered = [hp.almxfl(alm[k], window[:, min(k, 1)] * keep) for k in range(3)]
+    expected = hp.alm2map(filtered, nside, lmax, pol=True)
+    expected[0] = pp.remove_monopole_dipole(expected[0], binary)
+    for k in range(3):
+        scale = np.std(expected[k][good])
+        assert np.max(np.abs(truth_pp[k][good] - expected[k][good])) < 1e-3 * scale, k
+        assert np.all(truth_pp[k][~good] == 0.0)
+    scalar = hp.alm2map(hp.almxfl(hp.map2alm(expected[1], lmax, iter=10), keep), nside, lmax)
+    assert np.max(np.abs(scalar[good] - expected[1][good])) > 1e-2 * np.std(expected[1][good])
+
+
+def test_iqu_published_postprocessing_leaves_q_and_u(theory_cl, gaussian_alm, cut_masks):
+    nside, lmax = 16, 47
+    binary, _ = cut_masks(nside)
+    good = binary > 0
+    truth = hp.alm2map(_iqu_alm(theory_cl, gaussian_alm, lmax, 13), nside, lmax, pol=True)
+    pred = truth + np.array([[5.0], [1.0], [-1.0]])
+    truth_pp, pred_pp = pp.postprocess_pair(
+        truth,
+        pred,
+        binary,
+        prediction_resolution=Resolution(20.6, True),
+        common_resolution=Resolution(20.6, True),
+        protocol="published",
+    )
+    for k in (1, 2):
+        np.testing.assert_array_equal(pred_pp[k], np.where(good, pred[k], 0.0))
+        np.testing.assert_array_equal(truth_pp[k], np.where(good, truth[k], 0.0))
+    np.testing.assert_allclose(pred_pp[0], truth_pp[0], atol=1e-9)  # the offset was a monopole
+    with pytest.raises(ValueError, match=r"\(3, npix\)"):
+        pp.postprocess_pair(
+            truth[:2], pred[:2], binary, prediction_resolution=Resolution(),
+            common_resolution=Resolution(),
+        )  # fmt: skip

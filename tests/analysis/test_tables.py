@@ -110,3 +110,71 @@ def test_missing_method_result_names_method_and_file(tmp_path):
         tables.build_leaderboard([("UNet", tmp_path / "a.csv", 7)], ["mae"], "matched")
     with pytest.raises(ValueError, match="r2_mean"):
         tables.build_leaderboard([("UNet", tmp_path / "a.csv", 120)], ["r2"], "matched")
+
+
+def _write_fields(path, fields, mae, protocol="matched"):
+    pd.DataFrame(
+        {
+            "epoch": ["none"] * len(fields),
+            "field": fields,
+            "protocol": protocol,
+            "n_sims": [3] * len(fields),
+            "mae_mean": mae,
+            "mae_std": [0.1] * len(fields),
+        }
+    ).to_csv(path, index=False)
+
+
+def test_summary_per_epoch_and_field():
+    rows = pd.concat([_rows().assign(field="I"), _rows().assign(field="Q", mae=_rows()["mae"] * 2)])
+    summary = tables.summarise(rows, ["mae"], by=["epoch", "field"])
+    assert list(summary.columns[:3]) == ["epoch", "field", "n_sims"]
+    assert list(zip(summary["epoch"], summary["field"], strict=True)) == [
+        (10, "I"),
+        (20, "I"),
+        (10, "Q"),
+        (20, "Q"),
+    ]
+    assert summary["mae_mean"].tolist() == pytest.approx([7 / 3, 0.6, 14 / 3, 1.2])
+
+
+def test_polarised_leaderboard_has_a_block_per_field(tmp_path):
+    """An I, Q, U method beside an intensity-only one: the I block ranks both, the Q, U and P
+    blocks list the polarised method only; best values are bold within each block."""
+    _write_fields(tmp_path / "ilc.csv", ["I", "Q", "U", "P"], [5.0, 0.4, 0.5, 0.6])
+    _write_method(tmp_path / "nn.csv", ["none"], [3.0], [30.0])  # no field column: I only
+    board = tables.build_leaderboard(
+        [("CNILC", tmp_path / "ilc.csv", None), ("NN", tmp_path / "nn.csv", None)],
+        ["mae"],
+        "matched",
+        block="field",
+    )
+    assert list(board.columns) == ["field", "model", "protocol", "mae_mean", "mae_std"]
+    assert list(zip(board["field"], board["model"], strict=True)) == [
+        ("I", "CNILC"),
+        ("I", "NN"),
+        ("Q", "CNILC"),
+        ("U", "CNILC"),
+        ("P", "CNILC"),
+    ]
+    md = tables.to_markdown(board, "model", caption="Protocol: matched.", block="field")
+    lines = md.splitlines()
+    assert lines[:2] == ["*Protocol: matched.*", ""]
+    assert [line for line in lines if line.startswith("**")] == ["**I**", "**Q**", "**U**", "**P**"]
+    i_block = lines[lines.index("**I**") + 2 : lines.index("**Q**") - 1]
+    assert i_block[2:] == ["| CNILC | 5 ± 0.1 |", "| NN | **3 ± 0.1** |"]
+    q_block = lines[lines.index("**Q**") + 2 : lines.index("**U**") - 1]
+    assert q_block[2:] == ["| CNILC | **0.4 ± 0.1** |"]
+    titles = {"Q": "Q (uK_CMB)"}
+    md = tables.to_markdown(board, "model", block="field", block_titles=titles)
+    assert "**Q (uK_CMB)**" in md.splitlines()
+    tex = tables.to_latex(board, "model", block="field")
+    assert tex.count(r"\multicolumn{2}{l}{\textit{") == 4
+    assert r"NN & \textbf{3 $\pm$ 0.1} \\" in tex and tex.count(r"\textbf") == 4
+    # without the block, intensity-only summaries give the intensity-only table
+    plain = tables.build_leaderboard([("NN", tmp_path / "nn.csv", None)], ["mae"], "matched")
+    assert list(plain.columns) == ["model", "protocol", "mae_mean", "mae_std"]
+    same = tables.build_leaderboard(
+        [("NN", tmp_path / "nn.csv", None)], ["mae"], "matched", block="field"
+    )
+    pd.testing.assert_frame_equal(same, plain)

@@ -10,6 +10,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from cmbml.analysis import spectra
+from cmbml.analysis.fields import file_fields, parse_fields
 from cmbml.analysis.master import Coupling
 from cmbml.analysis.postprocess import Resolution
 from cmbml.analysis.published import read_camb_spectrum, wmap_cosmology
@@ -24,6 +25,7 @@ ANALYSIS = "model.analysis"
 PROTOCOLS = ("matched", "published")
 """Scoring protocols: the truth brought to the prediction's resolution, or CMB-ML's."""
 _MISSING = object()
+_SPIN2: dict[str, Coupling] = {}  # spin-2 matrices computed in this process, by weight content
 
 
 def resolution(node: Any, key: str) -> Resolution:
@@ -134,6 +136,11 @@ class AnalysisStage(Stage):
         """Epochs of the method (``None`` for a method without epochs)."""
         return list(self.method["epochs"])
 
+    @property
+    def requested_fields(self) -> tuple[str, ...] | None:
+        """``model.analysis.fields``: ``None`` (auto) or the requested Stokes fields."""
+        return parse_fields(self.option("fields"))
+
     def resolutions(self) -> tuple[Resolution, Resolution]:
         """Resolutions of the post-processed truth and prediction under the protocol."""
         if self.protocol == "matched":
@@ -142,13 +149,28 @@ class AnalysisStage(Stage):
         truth = resolution(self.option("truth_beam"), f"{ANALYSIS}.truth_beam")
         return truth, resolution(self.method["beam"], f"{self.method_key}.beam")
 
-    def metric_lmax(self) -> int:
-        """Last multipole of the spectrum metrics: where the transfer functions divided out of
-        the spectra keep ``b_l² >= model.analysis.beam_floor``, at most ``model.analysis.lmax``."""
+    def metric_range(self, spectrum: str = "TT") -> tuple[int, int]:
+        """First and last multipole of a spectrum's metrics: from
+        ``model.analysis.spectrum_lmin[spectrum]`` (2 when absent) to the last multipole where
+        the transfer functions divided out of that spectrum (``b_T²``, ``b_P²`` or ``b_T b_P``)
+        keep ``>= model.analysis.beam_floor``, at most ``model.analysis.lmax``."""
         nside = int(self.cfg.scenario.nside)
         lmax = int(self.option("lmax"))
-        windows = [spectra.window_function(nside, lmax, r) for r in self.resolutions()]
-        return spectra.floor_lmax(np.minimum(*windows), float(self.option("beam_floor")), lmax)
+        windows = [
+            np.sqrt(spectra.spectrum_windows(nside, lmax, r)[spectrum]) for r in self.resolutions()
+        ]
+        last = spectra.floor_lmax(np.minimum(*windows), float(self.option("beam_floor")), lmax)
+        first = int((self.option("spectrum_lmin") or {}).get(spectrum, spectra.LMIN))
+        if not spectra.LMIN <= first < last:
+            raise ConfigError(
+                f"{ANALYSIS}.spectrum_lmin.{spectrum}={first} must be in [{spectra.LMIN}, "
+                f"{last}): the {spectrum} metrics end at l = {last} (beam floor, lmax)"
+            )
+        return first, last
+
+    def metric_lmax(self) -> int:
+        """Last multipole of the TT metrics (:meth:`metric_range`)."""
+        return self.metric_range("TT")[1]
 
     def path(self, name: str, /, **values: Any) -> Path:
         """Catalog path with ``{working}`` defaulting to the method's working directory and
@@ -168,38 +190,52 @@ class AnalysisStage(Stage):
                 values["epoch"] = epoch_label(values["epoch"])
         return super().path(name, **values)
 
-    def read_field(self, name: str, **values: Any) -> np.ndarray:
-        """Read a HEALPix map; return the analysed field (``model.analysis.field``), ``(npix,)``."""
+    def read_maps(self, name: str, **values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Read a HEALPix map file; return ``(n_fields, npix)`` maps and their field names
+        (``("I",)`` or ``("I", "Q", "U")``)."""
         nside = int(self.cfg.scenario.nside)
-        data = self.read(name, options={"nside": nside}, **values)
-        if data.ndim == 1:
-            return data
-        field = int(self.option("field"))
-        if field >= data.shape[0]:
-            path = self.path(name, **values)
-            raise ConfigError(f"{ANALYSIS}.field={field} but {path} has {data.shape[0]} fields")
-        return data[field]
+        data = np.atleast_2d(self.read(name, options={"nside": nside}, **values))
+        return data, file_fields(data.shape[0], str(self.path(name, **values)))
 
     def read_mask(self, name: str) -> np.ndarray:
         """Read a mask map (``(npix,)``, first field), checked against ``scenario.nside``."""
         data = self.read(name, options={"nside": int(self.cfg.scenario.nside)})
         return data if data.ndim == 1 else data[0]
 
-    def read_coupling(self) -> Coupling:
-        """The coupling matrices of the analysis weight (``analysis_coupling``), cached."""
-        path = self.require("analysis_coupling")
-        return _load_coupling(str(path), fingerprint(path).digest)
+    def read_coupling(self, spin2: bool = False) -> Coupling:
+        """The coupling matrices of the analysis weight (``analysis_coupling``), cached.
 
-    def read_theory(self, split: str, sim: int, lmax: int) -> np.ndarray:
-        """Theory D_l^TT (uK_CMB², l = 2 .. lmax) of a simulation: cmbml's ``cmb_spectrum``, or
-        a published dataset's ``cmb_ps_fid`` (CAMB text)."""
+        With ``spin2``, matrices written for temperature only (``analysis_mask`` under
+        ``scenario.map_fields=I`` or ``model.analysis.fields=[I]``) are completed from the
+        weight (``analysis_mask_apod``) in this process, once, and the log says so.
+        """
+        path = self.require("analysis_coupling")
+        coupling = _load_coupling(str(path), fingerprint(path).digest)
+        if not spin2 or coupling.has_spin2:
+            return coupling
+        digest = fingerprint(self.require("analysis_mask_apod")).digest
+        if digest not in _SPIN2:
+            self.log.warning(
+                "%s holds temperature matrices only: computing the spin-2 ones for Q, U in this "
+                "process (analysis_mask stores them under scenario.map_fields=IQU or "
+                "%s.fields=[I, Q, U])",
+                path,
+                ANALYSIS,
+            )
+            _SPIN2.clear()
+            weight = self.read_mask("analysis_mask_apod")
+            _SPIN2[digest] = Coupling.from_weight(weight, spin2=True)
+        return _SPIN2[digest]
+
+    def read_theory_table(self, split: str, sim: int):
+        """C_l table (``ell``, ``TT``, ``EE``, ``BB``, ``TE``) of a simulation and its file:
+        cmbml's ``cmb_spectrum``, or a published dataset's ``cmb_ps_fid`` (CAMB text)."""
         if self.exists("cmb_spectrum", split=split, sim=sim):
             source = str(self.path("cmb_spectrum", split=split, sim=sim))
-            return spectra.theory_dl(self.read("cmb_spectrum", split=split, sim=sim), lmax, source)
+            return self.read("cmb_spectrum", split=split, sim=sim), source
         if self.exists("cmb_ps_fid", split=split, sim=sim):
             source = str(self.path("cmb_ps_fid", split=split, sim=sim))
-            table = read_camb_spectrum(self.read("cmb_ps_fid", split=split, sim=sim), source)
-            return spectra.theory_dl(table, lmax, source)
+            return read_camb_spectrum(self.read("cmb_ps_fid", split=split, sim=sim), source), source
         raise MissingInputError(
             f"stage '{self.name}' needs the theory spectrum of {split} sim {sim}: neither "
             f"{self.path('cmb_spectrum', split=split, sim=sim)} (python main_sims.py) nor "

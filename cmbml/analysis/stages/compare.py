@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from cmbml.analysis import figures, tables
 from cmbml.analysis.stages.base import protocol_of
 from cmbml.analysis.stages.power_spectra import PS_METRICS
+from cmbml.analysis.stages.summaries import BLOCKS, by_spectrum, spectrum_titles
 from cmbml.core import ConfigError, Stage
 
 __all__ = ["AnalysisCompare"]
@@ -23,8 +24,12 @@ class AnalysisCompare(Stage):
     ``model.analysis.compare.split`` names the analysed split; ``model.analysis.protocol`` the
     protocol (every method's summary must carry it). One row per method, columns ``model``,
     ``protocol`` then ``<metric>_mean``, ``<metric>_std``; Markdown and LaTeX name the protocol
-    in a caption and put the best value of each column in bold. A method whose summary is
-    missing raises ``FileNotFoundError`` naming the method and the file.
+    in a caption and put the best value of each column in bold. When a method was scored on
+    Q, U, the pixel leaderboard has a first column ``field`` and one block of rows per field
+    (I, Q, U, P) and the spectrum leaderboard a first column ``spectrum`` (with each row's
+    ``ell_min``, ``ell_max``) and one block per spectrum (TT, EE, BB, TE); an intensity-only
+    method appears in the I and TT blocks. A method whose summary is missing raises
+    ``FileNotFoundError`` naming the method and the file.
 
     The methods' results may come from other runs, so the stage declares no catalog ``inputs``;
     the files it reads are recorded as the inputs of its unit like any other, so a changed method
@@ -33,8 +38,9 @@ class AnalysisCompare(Stage):
     Config: ``model.analysis.{compare, pixel_metrics, protocol}``. Reads
     ``analysis_pixel_summary``, ``analysis_ps_summary`` (split, working) and
     ``analysis_ps_mean`` (split, working, epoch) of each method; writes ``comparison_pixel``,
-    ``comparison_pixel_md``, ``comparison_pixel_tex``, the same three ``comparison_ps*`` entries
-    and ``comparison_fig_spectra`` (PNG and PDF).
+    ``comparison_pixel_md``, ``comparison_pixel_tex``, the same three ``comparison_ps*`` entries,
+    ``comparison_fig_spectra`` (TT) and, when a method has them, ``comparison_fig_spectra_pol``
+    (EE and BB) (PNG and PDF).
     """
 
     name = "analysis_compare"
@@ -47,6 +53,7 @@ class AnalysisCompare(Stage):
         "comparison_ps_md",
         "comparison_ps_tex",
         "comparison_fig_spectra",
+        "comparison_fig_spectra_pol",
     )
     config_keys = (
         "model.analysis.compare",
@@ -92,7 +99,7 @@ class AnalysisCompare(Stage):
         return files
 
     def run(self) -> None:
-        """Write the pixel and power-spectrum leaderboards and the spectra overlay."""
+        """Write the pixel and power-spectrum leaderboards and the spectra overlays."""
         files = self._method_files()
         protocol = protocol_of(self.cfg)
         caption = tables.protocol_caption(protocol)
@@ -101,15 +108,21 @@ class AnalysisCompare(Stage):
             entries = [
                 (f["model"], self._method_file(f["model"], f[kind]), f["epoch"]) for f in files
             ]
-            board = tables.build_leaderboard(entries, metrics, protocol)
+            block = BLOCKS[kind]
+            board = tables.build_leaderboard(entries, metrics, protocol, block=block)
+            shown = dict(caption=caption, block=block, block_titles=spectrum_titles(board))
             self.write(f"comparison_{kind}", board)
-            self.write(f"comparison_{kind}_md", tables.to_markdown(board, "model", caption=caption))
-            self.write(f"comparison_{kind}_tex", tables.to_latex(board, "model", caption=caption))
-        spectra = {
+            self.write(f"comparison_{kind}_md", tables.to_markdown(board, "model", **shown))
+            self.write(f"comparison_{kind}_tex", tables.to_latex(board, "model", **shown))
+        means = {
             f["model"]: pd.read_csv(self._method_file(f["model"], f["spectra"])) for f in files
         }
         title = f"{self.cfg.dataset_name}, {self._models()[0]}, protocol {protocol}"
-        self.write("comparison_fig_spectra", figures.plot_spectra_overlay(spectra, title=title))
+        tt = {model: by_spectrum(table)["TT"] for model, table in means.items()}
+        self.write("comparison_fig_spectra", figures.plot_spectra_overlay(tt, title=title))
+        if any("spectrum" in table for table in means.values()):
+            fig = figures.plot_spectra_overlay(means, title=title, spectra_names=("EE", "BB"))
+            self.write("comparison_fig_spectra_pol", fig)
 
     def _method_file(self, model: str, path: Path) -> Path:
         """``path`` of method ``model``, recorded as read; a missing one names the method."""

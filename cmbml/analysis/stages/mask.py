@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from cmbml.analysis.fields import parse_fields
 from cmbml.analysis.mask import apodize, planck_tmask
 from cmbml.analysis.master import Coupling
 from cmbml.analysis.stages.base import PROTOCOLS, protocol_of
@@ -27,17 +28,25 @@ class AnalysisMask(Stage):
     the ``matched`` protocol the dataset's mask when it exists, else the Planck one; for the
     ``published`` protocol the Planck one when its file exists, else the dataset's. A missing
     Planck file names the command that fetches it. The weight of the power spectra is the C1
-    apodisation over ``apodization_deg``; its TT mode-coupling matrix is computed once here.
+    apodisation over ``apodization_deg``; its mode-coupling matrices are computed once here: TT,
+    and the spin-2 ones (TE, EE/BB) when Q, U may be analysed (``model.analysis.fields`` is
+    ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``).
 
-    Config: ``scenario.nside``, ``model.analysis.{protocol, mask}``. Reads ``mask`` (when
-    the dataset's is used) or the Planck file (an external asset); writes ``analysis_mask``,
-    ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
+    Config: ``scenario.{nside, map_fields}``, ``model.analysis.{protocol, mask, fields}``. Reads
+    ``mask`` (when the dataset's is used) or the Planck file (an external asset); writes
+    ``analysis_mask``, ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
     """
 
     name = "analysis_mask"
     inputs = ("mask",)
     outputs = ("analysis_mask", "analysis_mask_apod", "analysis_coupling", "analysis_mask_info")
-    config_keys = ("scenario.nside", "model.analysis.protocol", "model.analysis.mask")
+    config_keys = (
+        "scenario.nside",
+        "scenario.map_fields",
+        "model.analysis.protocol",
+        "model.analysis.mask",
+        "model.analysis.fields",
+    )
     per_sim = False
 
     def manifest_scope(self) -> str:
@@ -67,11 +76,14 @@ class AnalysisMask(Stage):
         if not binary.any():
             raise BadInputError(f"stage '{self.name}': the {source} mask keeps no pixel")
         weight = apodize(binary, float(mcfg["apodization_deg"]))
-        coupling = Coupling.from_weight(weight)
+        requested = parse_fields(self.cfg.model.analysis.fields)
+        spin2 = "Q" in (requested or self.cfg.scenario.map_fields)
+        coupling = Coupling.from_weight(weight, spin2=spin2)
         info.update(
             apodization_deg=float(mcfg["apodization_deg"]),
             fsky=float(binary.mean()),
             fsky_weight_w2=float(np.mean(weight**2)),
+            coupling=list(coupling.kinds),
         )
         self.write("analysis_mask", binary, options={"unit": ""})
         self.write("analysis_mask_apod", weight, options={"unit": ""})

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from cmbml.analysis.postprocess import postprocess_pair
+import logging
+
+import numpy as np
+
+from cmbml.analysis.fields import POLARISED, scored_fields, truth_fields
+from cmbml.analysis.postprocess import postprocess_map
 from cmbml.analysis.stages.base import AnalysisStage, resolution
 
 __all__ = ["AnalysisPostProcess"]
@@ -13,42 +18,77 @@ class AnalysisPostProcess(AnalysisStage):
 
     ``matched`` protocol: both maps are brought to ``model.analysis.common_beam`` (the truth
     from ``model.analysis.truth_beam``, the prediction from the method's ``beam``) and kept to
-    l <= ``model.analysis.lmax_compare``. ``published`` protocol: no filtering. Then the
-    monopole and dipole fitted on the unmasked pixels are removed and masked pixels set to zero.
+    l <= ``model.analysis.lmax_compare`` (Q and U through their E and B modes). ``published``
+    protocol: no filtering. Then the monopole and dipole of I fitted on the unmasked pixels are
+    removed and masked pixels set to zero (:func:`cmbml.analysis.postprocess.postprocess_map`).
 
-    Config: ``model.analysis.{protocol, field, common_beam, truth_beam, lmax_compare, niter}``
+    Fields (``model.analysis.fields``): the truth's fields that were asked for (all with
+    ``auto``) and that some prediction of the method has; each prediction keeps the ones it
+    shares with them. A method that predicts I only on an I, Q, U dataset is scored on I, and
+    the log says so once per process (a warning when Q, U were asked for explicitly).
+
+    Config: ``model.analysis.{protocol, fields, common_beam, truth_beam, lmax_compare, niter}``
     and the method entry. Reads ``cmb_map`` (split, sim), ``analysis_mask`` and the method's
     prediction (split, sim[, epoch]); writes ``analysis_truth_pp`` (split, sim) and
-    ``analysis_prediction_pp`` (split, sim, epoch), in uK_CMB.
+    ``analysis_prediction_pp`` (split, sim, epoch), in uK_CMB, with one field (I) or three.
     """
 
     name = "analysis_postprocess"
     fixed_inputs = ("cmb_map", "analysis_mask")
     reads_prediction = True
     outputs = ("analysis_truth_pp", "analysis_prediction_pp")
-    analysis_keys = ("field", "common_beam", "truth_beam", "lmax_compare", "niter")
+    analysis_keys = ("fields", "common_beam", "truth_beam", "lmax_compare", "niter")
+    _said = False
 
     def process_sim(self, split: str, sim: int) -> None:
         """Post-process the truth and every epoch's prediction of (split, sim)."""
-        truth = self.read_field("cmb_map", split=split, sim=sim)
+        requested = self.requested_fields
+        truth, names = self.read_maps("cmb_map", split=split, sim=sim)
+        wanted = truth_fields(requested, names, str(self.path("cmb_map", split=split, sim=sim)))
         mask = self.read_mask("analysis_mask")
-        common = resolution(self.option("common_beam"), "model.analysis.common_beam")
-        truth_res = resolution(self.option("truth_beam"), "model.analysis.truth_beam")
+        options = dict(
+            common_resolution=resolution(self.option("common_beam"), "model.analysis.common_beam"),
+            protocol=self.protocol,
+            lmax_compare=int(self.option("lmax_compare")),
+            niter=int(self.option("niter")),
+        )
         pred_res = resolution(self.method["beam"], f"{self.method_key}.beam")
+        predicted = set()
         for epoch in self.epochs:
-            prediction = self.read_field(
-                self.method["prediction"], split=split, sim=sim, epoch=epoch
-            )
-            truth_pp, pred_pp = postprocess_pair(
-                truth,
-                prediction,
-                mask,
-                prediction_resolution=pred_res,
-                common_resolution=common,
-                truth_resolution=truth_res,
-                protocol=self.protocol,
-                lmax_compare=int(self.option("lmax_compare")),
-                niter=int(self.option("niter")),
+            where = dict(split=split, sim=sim, epoch=epoch)
+            prediction, pred_names = self.read_maps(self.method["prediction"], **where)
+            fields = scored_fields(wanted, pred_names)
+            if fields != wanted:
+                self._say(fields, wanted, self.path(self.method["prediction"], **where))
+            predicted.update(fields)
+            pred_pp = postprocess_map(
+                _fields(prediction, fields), mask, resolution=pred_res, **options
             )
             self.write("analysis_prediction_pp", pred_pp, split=split, sim=sim, epoch=epoch)
+        fields = scored_fields(wanted, tuple(predicted))
+        truth_res = resolution(self.option("truth_beam"), "model.analysis.truth_beam")
+        truth_pp = postprocess_map(_fields(truth, fields), mask, resolution=truth_res, **options)
         self.write("analysis_truth_pp", truth_pp, split=split, sim=sim)
+
+    def _say(self, fields: tuple[str, ...], wanted: tuple[str, ...], path) -> None:
+        """Log once per process that the method is scored on fewer fields than the truth's."""
+        if self._said:
+            return
+        self._said = True
+        missing = ", ".join(f for f in wanted if f not in fields)
+        level = logging.WARNING if self.requested_fields == POLARISED else logging.INFO
+        self.log.log(
+            level,
+            "%s is scored on %s only: its prediction %s has no %s (the truth has %s)",
+            self.method["name"],
+            ", ".join(fields),
+            path,
+            missing,
+            ", ".join(wanted),
+        )
+
+
+def _fields(maps: np.ndarray, fields: tuple[str, ...]) -> np.ndarray:
+    """The first ``len(fields)`` fields of ``(n_fields, npix)`` maps: ``(npix,)`` for I alone,
+    ``(3, npix)`` for I, Q, U."""
+    return maps[0] if len(fields) == 1 else maps[: len(fields)]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cmbml.analysis import spectra
+from cmbml.analysis.fields import scored_fields, spectra_of
 from cmbml.analysis.stages.base import AnalysisStage
 from cmbml.analysis.tables import epoch_label
 
@@ -16,31 +17,35 @@ PS_METRICS: tuple[str, ...] = (
     *(f"real_{m}" for m in spectra.SPECTRUM_METRICS),
     "residual_dl",
 )
-"""Columns of ``analysis_ps_metrics`` that are metrics (besides ``sim``, ``epoch``, ``ell_max``
-and the simulation's cosmology, ``cosmo_<CAMB name>``)."""
+"""Columns of ``analysis_ps_metrics`` that are metrics (besides ``sim``, ``epoch``, the multipole
+range ``ell_max`` (and ``spectrum``, ``ell_min`` when polarised) and the simulation's cosmology,
+``cosmo_<CAMB name>``)."""
 
 
 class AnalysisPowerSpectra(AnalysisStage):
     """Power spectra of the post-processed maps and their metrics over l bins.
 
-    MASTER spectra (:func:`cmbml.analysis.spectra.masked_spectra`) of truth, prediction and
-    residual (prediction - truth) under the apodised analysis mask, each map's transfer function
-    under the protocol divided out, as D_l for l = 2 .. ``model.analysis.lmax``. The binned
-    (``model.analysis.bin_width``) prediction D_l is compared with the binned theory D_l^TT of
-    the simulation (``theory_*`` metrics) and with the binned D_l of the truth map, the
-    realisation (``real_*`` metrics), on l = 2 .. ``ell_max``: the last multipole where the
-    transfer functions keep ``b_l² >= model.analysis.beam_floor``. ``residual_dl`` is the mean
-    over those multipoles of the residual map's D_l (uK_CMB²).
+    MASTER spectra (:func:`cmbml.analysis.spectra.masked_field_spectra`) of truth, prediction and
+    residual (prediction - truth) under the apodised analysis mask, each map's transfer functions
+    under the protocol divided out, as D_l for l = 2 .. ``model.analysis.lmax``: TT, and, when
+    both maps have Q, U, EE, BB and TE (E and B decoupled jointly with the spin-2 coupling
+    matrices). For each spectrum the binned (``model.analysis.bin_width``) prediction D_l is
+    compared with the binned theory D_l of the simulation (``theory_*`` metrics) and with the
+    binned D_l of the truth map, the realisation (``real_*`` metrics), on the multipoles of
+    :meth:`AnalysisStage.metric_range`: from ``model.analysis.spectrum_lmin`` to the last where
+    the transfer functions keep ``b_l² >= model.analysis.beam_floor``. ``residual_dl`` is the
+    mean over those multipoles of the residual map's D_l (uK_CMB²).
 
     The theory is cmbml's ``cmb_spectrum`` or, in a published CMB-ML dataset, ``cmb_ps_fid``
     (CAMB text); the cosmology (``cosmo_params`` or ``wmap_params``) is copied into the rows.
 
-    Config: ``model.analysis.{protocol, common_beam, truth_beam, lmax, bin_width, beam_floor}``
-    and the method entry. Reads ``analysis_truth_pp``, ``analysis_prediction_pp``,
-    ``analysis_mask_apod``, ``analysis_coupling``, ``cmb_spectrum`` or ``cmb_ps_fid``,
-    ``cosmo_params`` or ``wmap_params`` (split, sim); writes ``analysis_spectra`` (split, sim,
-    epoch: columns ``ell``, ``theory``, ``truth``, ``prediction``, ``residual`` in uK_CMB²) and
-    ``analysis_ps_metrics`` (split, sim: one row per epoch).
+    Config: ``model.analysis.{protocol, common_beam, truth_beam, lmax, bin_width, beam_floor,
+    spectrum_lmin}`` and the method entry. Reads ``analysis_truth_pp``,
+    ``analysis_prediction_pp``, ``analysis_mask_apod``, ``analysis_coupling``, ``cmb_spectrum`` or
+    ``cmb_ps_fid``, ``cosmo_params`` or ``wmap_params`` (split, sim); writes ``analysis_spectra``
+    (split, sim, epoch: columns ``ell``, ``theory``, ``truth``, ``prediction``, ``residual`` in
+    uK_CMB², with a first column ``spectrum`` when polarised) and ``analysis_ps_metrics`` (split,
+    sim: one row per epoch, or per epoch and spectrum when polarised).
     """
 
     name = "analysis_power_spectra"
@@ -55,52 +60,69 @@ class AnalysisPowerSpectra(AnalysisStage):
         "wmap_params",
     )
     outputs = ("analysis_spectra", "analysis_ps_metrics")
-    analysis_keys = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor")
+    analysis_keys = (
+        "common_beam",
+        "truth_beam",
+        "lmax",
+        "bin_width",
+        "beam_floor",
+        "spectrum_lmin",
+    )
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write the spectra of every epoch and the metrics table of (split, sim)."""
         lmax = int(self.option("lmax"))
         truth_res, pred_res = self.resolutions()
         weight = self.read_mask("analysis_mask_apod")
-        coupling = self.read_coupling()
-        theory = self.read_theory(split, sim, lmax)
+        table, source = self.read_theory_table(split, sim)
         cosmology = {f"cosmo_{k}": v for k, v in self.read_cosmology(split, sim).items()}
-        truth = self.read_field("analysis_truth_pp", split=split, sim=sim)
-        ell_max = self.metric_lmax()
-        edges = spectra.bin_edges(spectra.LMIN, ell_max, int(self.option("bin_width")))
-        used = slice(0, ell_max - spectra.LMIN + 1)
-        theory_b = spectra.bin_spectrum(theory[used], edges)
+        truth, truth_names = self.read_maps("analysis_truth_pp", split=split, sim=sim)
         rows = []
         for epoch in self.epochs:
-            pred = self.read_field("analysis_prediction_pp", split=split, sim=sim, epoch=epoch)
-            spec = spectra.masked_spectra(
-                truth,
-                pred,
+            where = dict(split=split, sim=sim, epoch=epoch)
+            pred, pred_names = self.read_maps("analysis_prediction_pp", **where)
+            fields = scored_fields(truth_names, pred_names)
+            keys = spectra_of(fields)
+            polarised = len(keys) > 1
+            n = len(fields)
+            spec = spectra.masked_field_spectra(
+                truth[0] if n == 1 else truth[:n],
+                pred[0] if n == 1 else pred[:n],
                 weight,
                 lmax=lmax,
                 truth_resolution=truth_res,
                 prediction_resolution=pred_res,
-                coupling=coupling,
+                coupling=self.read_coupling(spin2=polarised),
             )
-            table = pd.DataFrame(
-                {
-                    "ell": spec["ell"],
-                    "theory": theory,
-                    **{k: spec[k] for k in ("truth", "prediction", "residual")},
-                }
-            )
-            self.write("analysis_spectra", table, split=split, sim=sim, epoch=epoch)
-            pred_b = spectra.bin_spectrum(spec["prediction"][used], edges)
-            truth_b = spectra.bin_spectrum(spec["truth"][used], edges)
-            rows.append(
-                {
-                    "sim": sim,
-                    "epoch": epoch_label(epoch),
-                    "ell_max": ell_max,
-                    **spectra.spectrum_metrics(pred_b, theory_b, "theory"),
-                    **spectra.spectrum_metrics(pred_b, truth_b, "real"),
-                    "residual_dl": float(np.mean(spec["residual"][used])),
-                    **cosmology,
-                }
-            )
+            parts = []
+            for key in keys:
+                theory = spectra.theory_dl(table, lmax, source, spectrum=key)
+                part = pd.DataFrame({"ell": spec["ell"], "theory": theory, **spec[key]})
+                parts.append(part.assign(spectrum=key) if polarised else part)
+                row = {"sim": sim, "epoch": epoch_label(epoch)}
+                if polarised:
+                    row["spectrum"] = key
+                rows.append({**row, **self._metrics(key, part, polarised), **cosmology})
+            out = pd.concat(parts, ignore_index=True)
+            if polarised:
+                out = out[["spectrum", *out.columns[:-1]]]
+            self.write("analysis_spectra", out, **where)
         self.write("analysis_ps_metrics", pd.DataFrame(rows), split=split, sim=sim)
+
+    def _metrics(self, key: str, part: pd.DataFrame, polarised: bool) -> dict:
+        """The spectrum metrics of one spectrum's table (``ell`` from 2) over its range."""
+        ell_min, ell_max = self.metric_range(key)
+        edges = spectra.bin_edges(ell_min, ell_max, int(self.option("bin_width")))
+        used = slice(ell_min - spectra.LMIN, ell_max - spectra.LMIN + 1)
+        binned = {
+            c: spectra.bin_spectrum(part[c].to_numpy()[used], edges, lmin=ell_min)
+            for c in ("theory", "truth", "prediction")
+        }
+        out = {"ell_min": ell_min} if polarised else {}
+        return {
+            **out,
+            "ell_max": ell_max,
+            **spectra.spectrum_metrics(binned["prediction"], binned["theory"], "theory"),
+            **spectra.spectrum_metrics(binned["prediction"], binned["truth"], "real"),
+            "residual_dl": float(np.mean(part["residual"].to_numpy()[used])),
+        }

@@ -10,9 +10,11 @@ import pandas as pd
 from cmbml.analysis import spectra, tables
 from cmbml.analysis.stages.base import AnalysisStage
 
-__all__ = ["AnalysisSummaries", "metric_columns"]
+__all__ = ["BLOCKS", "AnalysisSummaries", "by_spectrum", "metric_columns", "spectrum_titles"]
 
-ID_COLUMNS = ("sim", "epoch", "ell_max", "protocol")
+ID_COLUMNS = ("sim", "epoch", "field", "spectrum", "ell_min", "ell_max", "protocol")
+BLOCKS = {"pixel": "field", "ps": "spectrum"}
+"""The block column of each kind of polarised table (absent from intensity-only tables)."""
 
 
 def metric_columns(rows: pd.DataFrame) -> list[str]:
@@ -20,20 +22,49 @@ def metric_columns(rows: pd.DataFrame) -> list[str]:
     return [c for c in rows.columns if c not in ID_COLUMNS and not c.startswith("cosmo_")]
 
 
+def by_spectrum(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each spectrum of a spectra table (``{"TT": table}`` when it has no
+    ``spectrum`` column), without that column."""
+    if "spectrum" not in table:
+        return {"TT": table}
+    return {
+        str(key): group.drop(columns="spectrum").reset_index(drop=True)
+        for key, group in table.groupby("spectrum", sort=False)
+    }
+
+
+def spectrum_titles(table: pd.DataFrame) -> dict[str, str]:
+    """Block titles ``"EE (2 <= l <= 128)"`` of a table with ``spectrum``, ``ell_min`` and
+    ``ell_max`` columns (distinct ranges of several methods joined by ``/``)."""
+    if not {"spectrum", "ell_min", "ell_max"} <= set(table.columns):
+        return {}
+    titles = {}
+    for key, group in table.groupby("spectrum", sort=False):
+        first, last = (
+            "/".join(str(int(v)) for v in dict.fromkeys(group[c].dropna()))
+            for c in ("ell_min", "ell_max")
+        )
+        if first and last:
+            titles[str(key)] = f"{key} ({first} <= l <= {last})"
+    return titles
+
+
 class AnalysisSummaries(AnalysisStage):
     """Summaries over each analysed split, labelled with the scoring protocol.
 
     For pixel metrics and power-spectrum metrics: the table of all per-simulation rows and the
-    mean ± sample standard deviation (ddof = 1) per metric and epoch, as CSV (with a
-    ``protocol`` column), Markdown and LaTeX (a protocol caption; best epoch in bold). For each
-    epoch: the binned D_l averaged over simulations (theory, truth, prediction, residual, with
-    their standard deviations and the Knox cosmic-variance standard deviation of the binned
-    theory for the effective f_sky of the apodised mask) and the last multipole of the spectrum
-    metrics (``ell_max_metrics``).
+    mean ± sample standard deviation (ddof = 1) per metric and epoch (and field or spectrum when
+    polarised), as CSV (with a ``protocol`` column; polarised spectrum summaries also carry the
+    ``ell_min`` and ``ell_max`` of each spectrum's metrics), Markdown and LaTeX (a protocol
+    caption; best epoch in bold; a block per field or spectrum when polarised). For each epoch:
+    the binned D_l averaged over simulations (theory, truth, prediction, residual, with their
+    standard deviations and the Knox cosmic-variance standard deviation of the binned theory for
+    the effective f_sky of the apodised mask) and the multipole range of the spectrum metrics
+    (``ell_max_metrics``; and ``ell_min_metrics`` and a ``spectrum`` column when polarised).
 
-    Config: ``model.analysis.{protocol, lmax, bin_width, beam_floor}`` and the method entry.
-    Reads ``analysis_pixel_metrics``, ``analysis_ps_metrics``, ``analysis_spectra``,
-    ``analysis_mask_apod``; writes (per split) ``analysis_pixel_table``,
+    Config: ``model.analysis.{protocol, lmax, bin_width, beam_floor, spectrum_lmin}`` and the
+    method entry. Reads ``analysis_pixel_metrics``, ``analysis_ps_metrics``,
+    ``analysis_spectra``, ``analysis_mask_apod``; writes (per split) ``analysis_pixel_table``,
     ``analysis_pixel_summary``, ``analysis_pixel_summary_md``, ``analysis_pixel_summary_tex``,
     the same four ``analysis_ps_*`` entries, and ``analysis_ps_mean`` (split, epoch).
     """
@@ -58,7 +89,14 @@ class AnalysisSummaries(AnalysisStage):
         "analysis_ps_summary_tex",
         "analysis_ps_mean",
     )
-    analysis_keys = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor")
+    analysis_keys = (
+        "common_beam",
+        "truth_beam",
+        "lmax",
+        "bin_width",
+        "beam_floor",
+        "spectrum_lmin",
+    )
 
     def run(self) -> None:
         """Write the summaries of every analysed split."""
@@ -66,29 +104,14 @@ class AnalysisSummaries(AnalysisStage):
         for split, sim in self.units():
             sims[split].append(sim)
         fsky = spectra.effective_fsky(self.read_mask("analysis_mask_apod"))
-        caption = tables.protocol_caption(self.protocol, self.method["name"], self.metric_lmax())
         for split, split_sims in sims.items():
-            for kind in ("pixel", "ps"):
+            for kind, block in BLOCKS.items():
                 rows = pd.concat(
                     [self.read(f"analysis_{kind}_metrics", split=split, sim=s) for s in split_sims],
                     ignore_index=True,
                 )
                 rows["epoch"] = rows["epoch"].astype(str)
-                summary = tables.summarise(rows, metric_columns(rows), by="epoch")
-                summary.insert(1, "protocol", self.protocol)
-                rows.insert(2, "protocol", self.protocol)
-                self.write(f"analysis_{kind}_table", rows, split=split)
-                self.write(f"analysis_{kind}_summary", summary, split=split)
-                self.write(
-                    f"analysis_{kind}_summary_md",
-                    tables.to_markdown(summary, "epoch", caption=caption),
-                    split=split,
-                )
-                self.write(
-                    f"analysis_{kind}_summary_tex",
-                    tables.to_latex(summary, "epoch", caption=caption),
-                    split=split,
-                )
+                self._write_summary(kind, block, rows, split)
             for epoch in self.epochs:
                 self.write(
                     "analysis_ps_mean",
@@ -97,24 +120,75 @@ class AnalysisSummaries(AnalysisStage):
                     epoch=epoch,
                 )
 
+    def _write_summary(self, kind: str, block: str, rows: pd.DataFrame, split: str) -> None:
+        """Per-simulation table, summary CSV, Markdown and LaTeX of one kind of metrics."""
+        blocked = block in rows
+        if blocked:
+            rows[block] = rows[block].fillna("I" if block == "field" else "TT")
+        by = ["epoch", block] if blocked else "epoch"
+        summary = tables.summarise(rows, metric_columns(rows), by=by)
+        summary.insert(2 if blocked else 1, "protocol", self.protocol)
+        if blocked and "ell_max" in rows:
+            ranges = rows.groupby(by, sort=False)[["ell_min", "ell_max"]].first().reset_index()
+            summary = summary.merge(ranges, on=by, how="left", sort=False)
+            front = [*by, "protocol", "ell_min", "ell_max"]
+            summary = summary[[*front, *(c for c in summary.columns if c not in front)]]
+        rows.insert(2, "protocol", self.protocol)
+        self.write(f"analysis_{kind}_table", rows, split=split)
+        self.write(f"analysis_{kind}_summary", summary, split=split)
+        if blocked:
+            caption = tables.protocol_caption(self.protocol, self.method["name"])
+            titles = spectrum_titles(summary)
+        else:
+            caption = tables.protocol_caption(
+                self.protocol, self.method["name"], self.metric_lmax()
+            )
+            titles = None
+        shown = dict(block=block, block_titles=titles, caption=caption)
+        self.write(
+            f"analysis_{kind}_summary_md",
+            tables.to_markdown(summary, "epoch", **shown),
+            split=split,
+        )
+        self.write(
+            f"analysis_{kind}_summary_tex", tables.to_latex(summary, "epoch", **shown), split=split
+        )
+
     def _mean_spectra(self, split: str, sims: list[int], epoch, fsky: float) -> pd.DataFrame:
-        """Binned D_l averaged over ``sims`` with their sample standard deviations."""
-        lmax = int(self.option("lmax"))
-        edges = spectra.bin_edges(spectra.LMIN, lmax, int(self.option("bin_width")))
+        """Binned D_l averaged over ``sims`` with their sample standard deviations, per
+        spectrum."""
+        edges = spectra.bin_edges(
+            spectra.LMIN, int(self.option("lmax")), int(self.option("bin_width"))
+        )
         columns = ("theory", "truth", "prediction", "residual")
-        binned = {c: [] for c in columns}
-        theory = []
+        parts = {}
         for sim in sims:
             table = self.read("analysis_spectra", split=split, sim=sim, epoch=epoch)
-            theory.append(table["theory"].to_numpy())
+            for key, part in by_spectrum(table).items():
+                parts.setdefault(key, []).append(part)
+        polarised = len(parts) > 1
+        theory = {
+            key: np.mean([p["theory"].to_numpy() for p in ps], axis=0) for key, ps in parts.items()
+        }
+        out = []
+        for key, tables_ in parts.items():
+            mean = {
+                "ell_min": edges[:-1],
+                "ell_max": edges[1:] - 1,
+                "ell": spectra.bin_centres(edges),
+            }
             for c in columns:
-                binned[c].append(spectra.bin_spectrum(table[c].to_numpy(), edges))
-        out = {"ell_min": edges[:-1], "ell_max": edges[1:] - 1, "ell": spectra.bin_centres(edges)}
-        for c in columns:
-            values = np.array(binned[c])
-            out[c] = values.mean(axis=0)
-            out[f"{c}_std"] = values.std(axis=0, ddof=1) if len(sims) > 1 else np.nan
-        out["theory_sigma"] = spectra.knox_sigma(np.mean(theory, axis=0), edges, fsky)
-        out["ell_max_metrics"] = self.metric_lmax()
-        out["protocol"] = self.protocol
-        return pd.DataFrame(out)
+                values = np.array([spectra.bin_spectrum(t[c].to_numpy(), edges) for t in tables_])
+                mean[c] = values.mean(axis=0)
+                mean[f"{c}_std"] = values.std(axis=0, ddof=1) if len(tables_) > 1 else np.nan
+            auto = (theory["TT"], theory["EE"]) if key == "TE" else None
+            mean["theory_sigma"] = spectra.knox_sigma(theory[key], edges, fsky, auto=auto)
+            first, last = self.metric_range(key)
+            if polarised:
+                mean["ell_min_metrics"] = first
+            mean["ell_max_metrics"] = last
+            mean["protocol"] = self.protocol
+            frame = pd.DataFrame(mean)
+            out.append(frame.assign(spectrum=key) if polarised else frame)
+        table = pd.concat(out, ignore_index=True)
+        return table[["spectrum", *table.columns[:-1]]] if polarised else table
