@@ -7,7 +7,7 @@ adapted only in size and location:
 
 - appended when the command does not set them: nside 32 (the smallest the UNet takes), 2 / 1 / 1
   simulations, one epoch, CAMB's quickest setting, a temporary datasets root and assets folder
-  (holding small Planck, NILC and WMAP files in the real formats), one dataset name for all;
+  (holding small Planck, NILC and WMAP files in the real formats);
 - values that only set a size are shrunk (``n_workers=8`` -> 2, ``num_epochs=20`` -> 2, ...);
 - places that do not exist here are replaced: ``/scratch/cmb`` by a temporary folder, the dask
   scheduler at ``tcp://10.0.0.5:8786`` by one started on 127.0.0.1, SLURM by stand-in ``sbatch``
@@ -34,7 +34,6 @@ TINY = {
     "num_epochs": "1",
     "model.cmbnncs.batch_size": "2",
     "model.sim.cmb.camb_accuracy": "temperature",
-    "dataset_name": "readme",
 }
 
 #: Size-only values shrunk: (pattern, replacement).

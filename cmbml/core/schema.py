@@ -43,6 +43,7 @@ class ScenarioSchema:
     detectors: list
     map_fields: str
     units: str
+    tag: str = ""
 
     def __post_init__(self) -> None:
         if self.nside < 1 or self.nside & (self.nside - 1):
