@@ -4,8 +4,10 @@ nside 32, then every CMBNNCS stage with one network per Stokes field.
 The checks recompute each field's prediction independently of the stages: the field's maps of
 the four detectors read from the simulated FITS files, divided by the standard deviations of
 those maps over the Train split (numpy), arranged into planes, passed through the field's
-checkpoint and multiplied by the standard deviation of the field's CMB over the Train split.
-An intensity-only dataset keeps its one-field predictions and its products.
+checkpoint and multiplied by the field's target factor (the I one, 5, times the ratio of the
+field's and the intensity's CMB standard deviations over the Train split). A temperature-only
+dataset keeps its one-field predictions and its products, and the temperature network of an
+I, Q, U dataset is the one a temperature-only run trains.
 """
 
 import shutil

@@ -54,7 +54,8 @@ def write_sims(cfg, map_fields="I"):
     rng = np.random.default_rng(0 if map_fields == "I" else 1)
     npix = 12 * NSIDE**2
     dust = np.abs(rng.standard_normal(npix)) * 20
-    dust_qu = rng.standard_normal((2, npix)) * 0.5
+    if map_fields == "IQU":
+        dust = np.concatenate([dust[None], rng.standard_normal((2, npix)) * 0.5])
     truth = {}
     for split, n in SPLITS.items():
         for sim in range(n):
@@ -67,7 +68,7 @@ def write_sims(cfg, map_fields="I"):
             for det in DETS:
                 sed = (det / 100) ** 2
                 if map_fields == "IQU":
-                    iqu = cmb + np.concatenate([dust[None], dust_qu]) * sed
+                    iqu = cmb + dust * sed
                     iqu += rng.standard_normal((3, npix)) * np.array([[5.0], [0.05], [0.05]])
                 else:
                     obs = cmb + dust * sed + rng.standard_normal(npix) * 5

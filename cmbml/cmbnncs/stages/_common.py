@@ -62,10 +62,8 @@ def stokes_fields(cfg: DictConfig) -> list[str]:
         spec = OmegaConf.to_container(spec, resolve=True)
     if spec == "auto":
         return list(map_fields)
-    given = [str(f) for f in spec] if isinstance(spec, list) else spec
-    if not isinstance(given, list) or len(set(given)) != len(given):
-        given = None
-    if given is None or sorted(given) not in (["I"], ["I", "Q", "U"]):
+    given = sorted(str(f) for f in spec) if isinstance(spec, list) else None
+    if given not in (["I"], ["I", "Q", "U"]):
         shown = spec if isinstance(spec, list) else repr(spec)
         raise ConfigError(
             f"model.cmbnncs.fields={shown}: expected 'auto', [I] or [I, Q, U] (Q and U are "
@@ -104,6 +102,8 @@ class CmbnncsStage(Stage):
         return stokes_fields(self.cfg)
 
     def stage_config(self) -> dict:
+        """:meth:`cmbml.core.Stage.stage_config`, plus the fields and ``pol_config_keys`` when
+        Q, U are cleaned."""
         config = super().stage_config()
         fields = self.fields()
         if fields != ["I"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -160,9 +161,18 @@ class CmbnncsTrain(CmbnncsStage):
         def log_epochs(history: list[dict]) -> None:
             self.write(log_name, pd.DataFrame(history), **values)
 
+        began = time.perf_counter()
         trainer.fit(on_checkpoint=save, on_epoch_end=log_epochs)
         if ddp.is_main() and start == config.num_epochs:  # finished before an interruption
             log_epochs(trainer.history)
+        if ddp.is_main():
+            self.log.info(
+                "%s: epochs %d-%d took %.1f s",
+                field,
+                (start or 0) + 1,
+                config.num_epochs,
+                time.perf_counter() - began,
+            )
 
     def _load_checkpoint(self, path: Path, *, mmap: bool = False) -> dict:
         return torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
