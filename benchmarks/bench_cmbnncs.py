@@ -165,3 +165,65 @@ def unet8_train_512_cuda() -> dict:
         "amp_peak_gpu_mb": amp["peak_gpu_mb"],
         "gpu": fp32["gpu"],
     }
+
+
+def _write_random_sims(cfg, n_fields: int) -> None:
+    """Random maps (``n_fields`` Stokes fields) at every obs_map / cmb_map path of ``cfg``."""
+    from cmbml.core import Catalog, get_handler, get_splits
+
+    catalog, handler = Catalog.from_config(cfg), get_handler("healpix_map")
+    rng = np.random.default_rng(0)
+    npix = 12 * int(cfg.scenario.nside) ** 2
+    for split in get_splits(cfg):
+        for sim in range(split.n_sims):
+            cmb = (
+                rng.standard_normal((n_fields, npix)) * np.array([[70.0], [0.5], [0.5]])[:n_fields]
+            )
+            handler.write(catalog.path("cmb_map", split=split.name, sim=sim), cmb)
+            for det in cfg.model.cmbnncs.detectors:
+                obs = cmb + rng.standard_normal((n_fields, npix)) * det
+                handler.write(catalog.path("obs_map", split=split.name, sim=sim, freq=det), obs)
+
+
+@benchmark("cmbnncs.stages.i_vs_iqu.nside64.cpu")
+def stages_i_vs_iqu() -> dict:
+    """Every CMBNNCS stage at nside 64 (Train 4, Valid 1, Test 1, 2 epochs, demo settings) on a
+    temperature-only dataset and on an I, Q, U one (three networks): wall time per stage.
+
+    At this size, writing the checkpoints (model and Adam state, ~75 MB each) is a good part of
+    the training stage's time.
+    """
+    import tempfile
+
+    from cmbml.core import compose, run_pipeline
+
+    stages = [
+        "cmbnncs_scale",
+        "cmbnncs_preprocess",
+        "cmbnncs_train",
+        "cmbnncs_predict",
+        "cmbnncs_postprocess",
+    ]
+    out: dict = {"wall_s": 0.0, "torch_threads": torch.get_num_threads()}
+    for map_fields in ("I", "I", "IQU"):  # the first run warms up (allocator, file cache)
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = compose(
+                "config_cmbnncs",
+                [
+                    f"local_system.datasets_root={tmp}",
+                    f"scenario.map_fields={map_fields}",
+                    "splits.Train.n_sims=4",
+                    "splits.Valid.n_sims=1",
+                    "splits.Test.n_sims=1",
+                    f"pipeline.stages=[{','.join(stages)}]",
+                    "model.cmbnncs.num_epochs=2",
+                    "model.cmbnncs.device=cpu",
+                ],
+            )
+            _write_random_sims(cfg, len(map_fields))
+            reports = run_pipeline(cfg)
+        for name, report in reports.items():
+            out[f"{map_fields}_{name}_s"] = report.wall_s
+        out["wall_s"] = sum(v for k, v in out.items() if k.endswith("_s") and k != "wall_s")
+    out["iqu_over_i_train"] = out["IQU_cmbnncs_train_s"] / out["I_cmbnncs_train_s"]
+    return out

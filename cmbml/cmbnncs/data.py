@@ -87,6 +87,13 @@ class PlaneDataset(Dataset):
     def __len__(self) -> int:
         return len(self.feature_paths)
 
+    @property
+    def n_channels(self) -> int:
+        """Input channels (detectors) of the first simulation's features."""
+        if not self.feature_paths:
+            raise ValueError("PlaneDataset.n_channels of an empty dataset")
+        return int(_load_plane(self.feature_paths[0], "feature").shape[0])
+
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         features = _load_plane(self.feature_paths[index], "feature")
         x = torch.from_numpy(np.array(features, dtype=np.float32))

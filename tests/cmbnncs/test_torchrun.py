@@ -1,4 +1,5 @@
-"""``torchrun --nproc_per_node=2 main_cmbnncs.py``: two CPU ranks train as one process does."""
+"""``torchrun --nproc_per_node=2 main_cmbnncs.py``: two CPU ranks train as one process does, for
+the temperature network alone and for the I, Q, U networks trained in turn."""
 
 import os
 import shutil
@@ -11,18 +12,21 @@ import pytest
 import torch
 
 from cmbml.core import run_pipeline
-from tests.cmbnncs.tiny import SPLITS, make_cfg, overrides, write_sims
+from tests.cmbnncs.tiny import IQU, SPLITS, make_cfg, overrides, write_sims
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = ("pipeline.only=[cmbnncs_train]",)
 
 
 @pytest.mark.slow
-def test_torchrun_two_ranks_equal_one_process(tmp_path):
+@pytest.mark.parametrize("map_fields", ["I", "IQU"])
+def test_torchrun_two_ranks_equal_one_process(tmp_path, map_fields):
     assert SPLITS["Train"] % 2 == 0  # so that the 2 ranks split every batch evenly
     one, two = tmp_path / "one", tmp_path / "two"
-    cfg = make_cfg(one, "pipeline.only=[cmbnncs_scale,cmbnncs_preprocess]")
-    write_sims(cfg)
+    scenario = IQU if map_fields == "IQU" else ()
+    train = (*scenario, *TRAIN)
+    cfg = make_cfg(one, *scenario, "pipeline.only=[cmbnncs_scale,cmbnncs_preprocess]")
+    write_sims(cfg, map_fields)
     run_pipeline(cfg)
     for folder in ("Simulation", "CMBNNCS"):
         shutil.copytree(one / cfg.dataset_name / folder, two / cfg.dataset_name / folder)
@@ -35,18 +39,24 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
         "--nproc_per_node=2",
         "--standalone",
         "main_cmbnncs.py",
-        *overrides(two, *TRAIN),
+        *overrides(two, *train),
     ]
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "joins the gloo process group" in proc.stderr + proc.stdout
-    run_pipeline(make_cfg(one, *TRAIN))
+    run_pipeline(make_cfg(one, *train))
 
-    model_one = one / cfg.dataset_name / "CMBNNCS" / "Model"
-    model_two = two / cfg.dataset_name / "CMBNNCS" / "Model"
-    assert sorted(p.name for p in model_two.glob("*.pt")) == sorted(
-        p.name for p in model_one.glob("*.pt")
-    )
+    work_one = one / cfg.dataset_name / "CMBNNCS"
+    work_two = two / cfg.dataset_name / "CMBNNCS"
+    checkpoints = sorted(p.relative_to(work_one) for p in work_one.glob("Model*/*.pt"))
+    assert sorted(p.relative_to(work_two) for p in work_two.glob("Model*/*.pt")) == checkpoints
+    fields = [""] if map_fields == "I" else ["", "_Q", "_U"]
+    assert len(checkpoints) == 3 * len(fields)  # epochs 0, 1, 2 of each field
+    for field in fields:
+        assert_same_training(work_one / f"Model{field}", work_two / f"Model{field}")
+
+
+def assert_same_training(model_one, model_two):
     a = torch.load(model_one / "model_e0002.pt", weights_only=True)
     b = torch.load(model_two / "model_e0002.pt", weights_only=True)
     assert (a["world_size"], b["world_size"]) == (1, 2)
@@ -63,6 +73,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
 
 
 def test_without_a_launcher_every_stage_runs_in_one_process(monkeypatch):
+    from cmbml.cmbnncs.stages.predict import CmbnncsPredict
     from cmbml.cmbnncs.stages.train import CmbnncsTrain
     from cmbml.core import distributed
 
@@ -74,4 +85,5 @@ def test_without_a_launcher_every_stage_runs_in_one_process(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert distributed.launch_rank() == 1
-    assert distributed.announce(object(), True) is False  # not a distributed stage
+    assert CmbnncsPredict.distributed is False
+    assert distributed.announce(CmbnncsPredict, True) is False  # not a distributed stage

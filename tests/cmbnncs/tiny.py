@@ -8,6 +8,8 @@ NSIDE = 32  # the smallest nside UNet5 takes
 DETS = [100, 143, 217, 353]
 STAGES = "[cmbnncs_scale,cmbnncs_preprocess,cmbnncs_train,cmbnncs_predict,cmbnncs_postprocess]"
 SPLITS = {"Train": 2, "Valid": 1, "Test": 2}
+#: Overrides of a polarised (I, Q, U) tiny dataset: see ``write_sims(cfg, "IQU")``.
+IQU = ("scenario.map_fields=IQU",)
 
 
 def overrides(root, *extra):
@@ -36,21 +38,40 @@ def make_cfg(root, *extra):
     return compose("config_sims", overrides(root, *extra))
 
 
-def write_sims(cfg):
-    """CMB + frequency-scaled 'foreground' + noise, IQU for the obs maps like the simulations."""
+def write_sims(cfg, map_fields="I"):
+    """CMB + frequency-scaled 'foreground' + noise in the simulations' file layout.
+
+    ``map_fields="I"``: a temperature CMB map and I, Q, U observed maps whose Q, U are copies of
+    the intensity. ``"IQU"``: the CMB has independent Q, U (1/100 of the intensity's rms, as on
+    the sky) and the observed Q, U are that CMB plus their own foreground and noise.
+
+    Returns
+    -------
+    dict
+        ``(split, sim) -> CMB map`` (``(npix,)`` or ``(3, npix)``, uK_CMB).
+    """
     handler = get_handler("healpix_map")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0 if map_fields == "I" else 1)
     npix = 12 * NSIDE**2
     dust = np.abs(rng.standard_normal(npix)) * 20
+    if map_fields == "IQU":
+        dust = np.concatenate([dust[None], rng.standard_normal((2, npix)) * 0.5])
     truth = {}
     for split, n in SPLITS.items():
         for sim in range(n):
-            cmb = rng.standard_normal(npix) * 70
-            truth[split, sim] = cmb
             base = cfg.local_system.datasets_root + f"/{cfg.dataset_name}/Simulation/{split}"
+            cmb = rng.standard_normal(npix) * 70
+            if map_fields == "IQU":
+                cmb = np.concatenate([cmb[None], rng.standard_normal((2, npix)) * 0.7])
+            truth[split, sim] = cmb
             handler.write(f"{base}/sim{sim:04d}/cmb_map_fid.fits", cmb)
             for det in DETS:
-                obs = cmb + dust * (det / 100) ** 2 + rng.standard_normal(npix) * 5
-                iqu = np.stack([obs, 0.1 * obs, -0.1 * obs])
+                sed = (det / 100) ** 2
+                if map_fields == "IQU":
+                    iqu = cmb + dust * sed
+                    iqu += rng.standard_normal((3, npix)) * np.array([[5.0], [0.05], [0.05]])
+                else:
+                    obs = cmb + dust * sed + rng.standard_normal(npix) * 5
+                    iqu = np.stack([obs, 0.1 * obs, -0.1 * obs])
                 handler.write(f"{base}/sim{sim:04d}/obs_{det}_map.fits", iqu)
     return truth

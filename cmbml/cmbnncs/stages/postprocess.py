@@ -1,24 +1,25 @@
-"""Stage cmbnncs_postprocess: predicted planes -> RING HEALPix maps in uK_CMB."""
+"""Stage cmbnncs_postprocess: predicted planes -> RING HEALPix maps in uK_CMB (I or I, Q, U)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cmbml.cmbnncs.layout import plane_to_sphere
-from cmbml.cmbnncs.stages._common import use_epochs
-from cmbml.core import Stage
+from cmbml.cmbnncs.stages._common import CmbnncsStage, product, use_epochs
 
 
-class CmbnncsPostprocess(Stage):
-    """Undo the target scaling and the plane layout of each predicted CMB plane.
+class CmbnncsPostprocess(CmbnncsStage):
+    """Undo the target scaling and the plane layout of each field's predicted CMB plane.
 
-    Config: ``model.cmbnncs.use_epochs``. Reads ``cmbnncs_scale`` and ``cmbnncs_pred_plane``
-    (split, sim, epoch). Writes ``cmb_map_pred`` (split, sim, epoch): RING map ``(npix,)`` at
-    the scenario's nside, uK_CMB.
+    Config: ``model.cmbnncs.use_epochs``, ``fields``. Reads ``cmbnncs_scale`` /
+    ``cmbnncs_scale_pol`` and ``cmbnncs_pred_plane`` / ``cmbnncs_pred_plane_pol`` (split, sim,
+    epoch). Writes ``cmb_map_pred`` (split, sim, epoch): unbeamed CMB at the scenario's nside,
+    RING, uK_CMB, like the truth ``cmb_map``: ``(npix,)`` (I) or ``(3, npix)`` (columns
+    I_STOKES, Q_STOKES, U_STOKES) when Q, U are cleaned.
     """
 
     name = "cmbnncs_postprocess"
-    inputs = ("cmbnncs_scale", "cmbnncs_pred_plane")
+    inputs = ("cmbnncs_scale", "cmbnncs_scale_pol", "cmbnncs_pred_plane", "cmbnncs_pred_plane_pol")
     outputs = ("cmb_map_pred",)
     config_keys = ("model.cmbnncs.use_epochs",)
     per_sim = True
@@ -26,10 +27,20 @@ class CmbnncsPostprocess(Stage):
     infer = True
 
     def process_sim(self, split: str, sim: int) -> None:
-        target_scale = float(self.read("cmbnncs_scale")["target"])
+        fields = self.fields()
+        targets = {}
+        for field in fields:
+            name, values = product("cmbnncs_scale", field)
+            targets[field] = float(self.read(name, **values)["target"])
         for epoch in use_epochs(self.cfg):
-            plane = self.read("cmbnncs_pred_plane", split=split, sim=sim, epoch=epoch)
-            cmb = plane_to_sphere(np.asarray(plane, dtype=np.float64)[0]) * target_scale
+            maps = []
+            for field in fields:
+                name, values = product("cmbnncs_pred_plane", field)
+                plane = self.read(name, split=split, sim=sim, epoch=epoch, **values)
+                maps.append(
+                    plane_to_sphere(np.asarray(plane, dtype=np.float64)[0]) * targets[field]
+                )
+            cmb = maps[0] if fields == ["I"] else np.stack(maps)
             self.write(
                 "cmb_map_pred", cmb, options={"unit": "uK_CMB"}, split=split, sim=sim, epoch=epoch
             )

@@ -1,25 +1,38 @@
-"""Stage cmbnncs_predict: CMB planes predicted by the trained CMBNNCS network."""
+"""Stage cmbnncs_predict: CMB planes predicted by the trained CMBNNCS network of each field."""
 
 from __future__ import annotations
 
 from cmbml.cmbnncs.data import PlaneDataset
-from cmbml.cmbnncs.stages._common import build_network, existing_paths, use_epochs
+from cmbml.cmbnncs.stages._common import (
+    CmbnncsStage,
+    build_network,
+    existing_paths,
+    product,
+    use_epochs,
+)
 from cmbml.cmbnncs.training import predict_batches
-from cmbml.core import Stage
 
 
-class CmbnncsPredict(Stage):
-    """Predict the (scaled) CMB plane of every Test simulation with each epoch's checkpoint.
+class CmbnncsPredict(CmbnncsStage):
+    """Predict the (scaled) CMB plane of every Test simulation with each epoch's checkpoint,
+    field by field.
 
-    Config: ``model.cmbnncs.use_epochs``, ``network``, ``detectors``, ``batch_size``, ``amp``,
-    ``device``. Reads ``cmbnncs_checkpoint`` (epoch) and ``cmbnncs_obs_plane`` of the Test
-    splits (up to ``n_infer_cap``). Writes ``cmbnncs_pred_plane`` (split, sim, epoch; float32
-    ``(1, 4*nside, 3*nside)``, in units of the scaled target).
+    Config: ``model.cmbnncs.use_epochs``, ``network``, ``detectors``, ``fields``,
+    ``batch_size``, ``amp``, ``device``. Reads, per field, ``cmbnncs_checkpoint`` /
+    ``cmbnncs_checkpoint_pol`` (epoch) and ``cmbnncs_obs_plane`` / ``cmbnncs_obs_plane_pol`` of
+    the Test splits (up to ``n_infer_cap``). Writes ``cmbnncs_pred_plane`` /
+    ``cmbnncs_pred_plane_pol`` (split, sim, epoch; float32 ``(1, 4*nside, 3*nside)``, in units
+    of the field's scaled target).
     """
 
     name = "cmbnncs_predict"
-    inputs = ("cmbnncs_checkpoint", "cmbnncs_obs_plane")
-    outputs = ("cmbnncs_pred_plane",)
+    inputs = (
+        "cmbnncs_checkpoint",
+        "cmbnncs_checkpoint_pol",
+        "cmbnncs_obs_plane",
+        "cmbnncs_obs_plane_pol",
+    )
+    outputs = ("cmbnncs_pred_plane", "cmbnncs_pred_plane_pol")
     config_keys = (
         "model.cmbnncs.use_epochs",
         "model.cmbnncs.network",
@@ -32,12 +45,19 @@ class CmbnncsPredict(Stage):
     covers_units = True
 
     def run(self) -> None:
-        mc = self.cfg.model.cmbnncs
         units = list(self.units())
-        dataset = PlaneDataset(existing_paths(self, "cmbnncs_obs_plane", units))
+        for field in self.fields():
+            self._predict(field, units)
+
+    def _predict(self, field: str, units: list[tuple[str, int]]) -> None:
+        mc = self.cfg.model.cmbnncs
+        obs, values = product("cmbnncs_obs_plane", field)
+        checkpoint_name, _ = product("cmbnncs_checkpoint", field)
+        pred_name, _ = product("cmbnncs_pred_plane", field)
+        dataset = PlaneDataset(existing_paths(self, obs, units, **values))
         for epoch in use_epochs(self.cfg):
-            checkpoint = self.read("cmbnncs_checkpoint", epoch=epoch)
-            network = build_network(self.cfg)
+            checkpoint = self.read(checkpoint_name, epoch=epoch, **values)
+            network = build_network(self.cfg, dataset.n_channels)
             network.load_state_dict(checkpoint["model"])
             predictions = predict_batches(
                 network,
@@ -51,6 +71,6 @@ class CmbnncsPredict(Stage):
             for batch in predictions:
                 for plane in batch:
                     split, sim = units[done]
-                    self.write("cmbnncs_pred_plane", plane, split=split, sim=sim, epoch=epoch)
+                    self.write(pred_name, plane, split=split, sim=sim, epoch=epoch, **values)
                     done += 1
-            self.log.info("epoch %d: predicted %d simulations", epoch, done)
+            self.log.info("%s, epoch %d: predicted %d simulations", field, epoch, done)

@@ -5,49 +5,68 @@ from __future__ import annotations
 import numpy as np
 
 from cmbml.cmbnncs.layout import sphere_to_plane
-from cmbml.cmbnncs.stages._common import map_read_options
-from cmbml.core import ConfigError, Stage
+from cmbml.cmbnncs.stages._common import STOKES, CmbnncsStage, product, read_stokes
+from cmbml.core import ConfigError
 
 
-class CmbnncsPreprocess(Stage):
-    """Rearrange the observed and CMB temperature maps into scaled planes (all splits).
+class CmbnncsPreprocess(CmbnncsStage):
+    """Rearrange the observed and CMB maps of each Stokes field into scaled planes (all splits).
 
-    Config: ``scenario.nside``, ``model.cmbnncs.detectors``. Reads ``cmbnncs_scale``,
-    ``obs_map`` (split, sim, freq; field I, uK_CMB) and ``cmb_map`` (split, sim; field I).
-    Writes ``cmbnncs_obs_plane`` (float32, ``(n_detectors, 4*nside, 3*nside)``, obs / feature
-    scale) and ``cmbnncs_cmb_plane`` (float32, ``(1, 4*nside, 3*nside)``, CMB / target scale).
+    Config: ``scenario.nside``, ``model.cmbnncs.detectors``, ``fields``. Reads
+    ``cmbnncs_scale`` / ``cmbnncs_scale_pol`` (each field's input channels and factors),
+    ``obs_map`` (split, sim, freq; uK_CMB) and ``cmb_map`` (split, sim). Writes, per field,
+    ``cmbnncs_obs_plane`` / ``cmbnncs_obs_plane_pol`` (float32, ``(n_detectors, 4*nside,
+    3*nside)``, obs / feature scale) and ``cmbnncs_cmb_plane`` / ``cmbnncs_cmb_plane_pol``
+    (float32, ``(1, 4*nside, 3*nside)``, CMB / target scale).
     """
 
     name = "cmbnncs_preprocess"
-    inputs = ("cmbnncs_scale", "obs_map", "cmb_map")
-    outputs = ("cmbnncs_obs_plane", "cmbnncs_cmb_plane")
+    inputs = ("cmbnncs_scale", "cmbnncs_scale_pol", "obs_map", "cmb_map")
+    outputs = (
+        "cmbnncs_obs_plane",
+        "cmbnncs_obs_plane_pol",
+        "cmbnncs_cmb_plane",
+        "cmbnncs_cmb_plane_pol",
+    )
     config_keys = ("scenario.nside", "model.cmbnncs.detectors")
     per_sim = True
 
     def process_sim(self, split: str, sim: int) -> None:
-        scale = self.read("cmbnncs_scale")
-        read_opts = map_read_options(self.cfg)
-        detectors = list(self.cfg.model.cmbnncs.detectors)
-        missing = [det for det in detectors if det not in list(self.cfg.scenario.detectors)]
+        fields = self.fields()
+        scales = {}
+        for field in fields:
+            name, values = product("cmbnncs_scale", field)
+            scales[field] = self.read(name, **values)
+        channels = {field: [int(det) for det in scales[field]["features"]] for field in fields}
+        self._check_detectors(channels["I"])
+        wanted: dict[int, list[str]] = {}  # detector -> the fields it is an input of
+        for field in fields:
+            for det in channels[field]:
+                wanted.setdefault(det, []).append(field)
+        maps = {}
+        for det, det_fields in wanted.items():
+            indices = [STOKES[field] for field in det_fields]
+            stokes = read_stokes(self, "obs_map", indices, split=split, sim=sim, freq=det)
+            maps.update({(field, det): m for field, m in zip(det_fields, stokes, strict=True)})
+        cmb = read_stokes(
+            self, "cmb_map", [STOKES[field] for field in fields], split=split, sim=sim
+        )
+        for field, cmb_map in zip(fields, cmb, strict=True):
+            scale = scales[field]
+            obs = np.stack(
+                [maps[field, det] / scale["features"][str(det)] for det in channels[field]]
+            )
+            name, values = product("cmbnncs_obs_plane", field)
+            plane = sphere_to_plane(obs).astype(np.float32)
+            self.write(name, plane, split=split, sim=sim, **values)
+            name, values = product("cmbnncs_cmb_plane", field)
+            plane = sphere_to_plane((cmb_map / scale["target"])[None]).astype(np.float32)
+            self.write(name, plane, split=split, sim=sim, **values)
+
+    def _check_detectors(self, detectors: list[int]) -> None:
+        known = [int(det) for det in self.cfg.scenario.detectors]
+        missing = [det for det in detectors if det not in known]
         if missing:
             raise ConfigError(
-                f"model.cmbnncs.detectors {missing} are not in scenario.detectors "
-                f"{list(self.cfg.scenario.detectors)}"
+                f"model.cmbnncs.detectors {missing} are not in scenario.detectors {known}"
             )
-        obs = np.stack(
-            [
-                self.read("obs_map", options=read_opts, split=split, sim=sim, freq=det)
-                / scale["features"][str(det)]
-                for det in detectors
-            ]
-        )
-        self.write(
-            "cmbnncs_obs_plane", sphere_to_plane(obs).astype(np.float32), split=split, sim=sim
-        )
-        cmb = self.read("cmb_map", options=read_opts, split=split, sim=sim) / scale["target"]
-        self.write(
-            "cmbnncs_cmb_plane",
-            sphere_to_plane(cmb[None]).astype(np.float32),
-            split=split,
-            sim=sim,
-        )

@@ -1,66 +1,139 @@
-"""Stage cmbnncs_scale: the scale factors of the CMBNNCS inputs and target."""
+"""Stage cmbnncs_scale: the scale factors of the CMBNNCS inputs and target, per Stokes field."""
 
 from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from cmbml.cmbnncs.scaling import COMPUTED, RunningMoments, check_factor, feature_factors
-from cmbml.cmbnncs.stages._common import map_read_options
-from cmbml.core import ConfigError, Stage
+from cmbml.cmbnncs.scaling import (
+    COMPUTED,
+    MATCH_INTENSITY,
+    RunningMoments,
+    check_factor,
+    feature_factors,
+    matched_target,
+    target_factor,
+)
+from cmbml.cmbnncs.stages._common import (
+    STOKES,
+    CmbnncsStage,
+    polarised_detectors,
+    product,
+    read_stokes,
+)
+from cmbml.core import ConfigError
 
 
-class CmbnncsScale(Stage):
-    """Write the factors that divide the CMBNNCS inputs (per detector) and target.
+class CmbnncsScale(CmbnncsStage):
+    """Write the factors that divide the CMBNNCS inputs (per field and detector) and targets.
 
-    Config: ``model.cmbnncs.detectors``, ``scale_features`` (a number for every detector — 1 in
-    cmbNNCS —, a mapping ``{GHz: factor}`` or ``train_std``: the standard deviation of each
-    detector's temperature maps over all Train pixels), ``scale_target`` (a number — 5 in
-    cmbNNCS — or ``train_std`` of the CMB maps). Reads ``obs_map`` / ``cmb_map`` (Train split;
-    only for ``train_std``). Writes ``cmbnncs_scale`` (YAML: ``{features: {<GHz>: factor},
-    target: factor, unit: uK_CMB}``).
+    Config: ``model.cmbnncs.detectors``, ``fields`` and, for the intensity, ``scale_features``
+    (a number for every detector — 1 in cmbNNCS —, a mapping ``{GHz: factor}`` or
+    ``train_std``: the standard deviation of each detector's maps over all Train pixels) and
+    ``scale_target`` (a number — 5 in cmbNNCS — or ``train_std`` of the CMB maps); for Q and
+    U, ``scale_features_pol`` (same forms, computed for Q and for U separately) and
+    ``scale_target_pol`` (a number, ``train_std`` or ``match_intensity``: the factor that gives
+    the Train CMB's Q, resp. U, the rms of the scaled I target,
+    :func:`~cmbml.cmbnncs.scaling.matched_target`).
+
+    Reads ``obs_map`` / ``cmb_map`` (Train split; only for computed factors) and, with Q, U,
+    the instrument table ``model.sim.instrument.table`` (the Q, U networks take the detectors
+    with ``has_pol``). Writes ``cmbnncs_scale`` (I) and ``cmbnncs_scale_pol`` (field Q, U),
+    YAML ``{features: {<GHz>: factor}, target: factor, unit: uK_CMB}``: the keys of
+    ``features`` are the field's input channels, in order.
     """
 
     name = "cmbnncs_scale"
     inputs = ("obs_map", "cmb_map")
-    outputs = ("cmbnncs_scale",)
+    outputs = ("cmbnncs_scale", "cmbnncs_scale_pol")
     config_keys = (
         "scenario.nside",
         "model.cmbnncs.detectors",
         "model.cmbnncs.scale_features",
         "model.cmbnncs.scale_target",
     )
+    pol_config_keys = ("model.cmbnncs.scale_features_pol", "model.cmbnncs.scale_target_pol")
     per_sim = False
     splits = ("Train",)
     covers_units = True  # train_std depends on the Train simulations present
 
     def run(self) -> None:
         mc = self.cfg.model.cmbnncs
-        detectors = [int(det) for det in mc.detectors]
-        spec = mc.scale_features
+        fields = self.fields()
+        detectors = {"I": [int(det) for det in mc.detectors]}
+        if fields != ["I"]:
+            detectors["Q"] = detectors["U"] = polarised_detectors(self)
+        factors = {field: self._factors(field, detectors[field]) for field in fields}
+        self._compute_train_std(factors, detectors)
+        for field, (features, target) in factors.items():
+            self.log.info(
+                "%s: input factors %s, target factor %.4g (uK_CMB)", field, features, target
+            )
+            name, values = product("cmbnncs_scale", field)
+            self.write(name, {"features": features, "target": target, "unit": "uK_CMB"}, **values)
+
+    def _factors(self, field: str, detectors: list[int]) -> tuple[dict | None, float | str]:
+        """Configured (features, target) of ``field``: features None where ``train_std``
+        computes them, the target a factor or the rule that computes it."""
+        suffix = "" if field == "I" else "_pol"
+        keys = f"model.cmbnncs.scale_features{suffix}", f"model.cmbnncs.scale_target{suffix}"
+        spec, target = (OmegaConf.select(self.cfg, key) for key in keys)
+        for key, value in zip(keys, (spec, target), strict=True):
+            if value is None:
+                raise ConfigError(f"{key} is not set: a number, a mapping or '{COMPUTED}'")
         if OmegaConf.is_config(spec):
             spec = OmegaConf.to_container(spec, resolve=True)
         try:
-            features = feature_factors(spec, detectors, "model.cmbnncs.scale_features")
-            target = (
-                None
-                if mc.scale_target == COMPUTED
-                else check_factor(mc.scale_target, "model.cmbnncs.scale_target")
-            )
+            features = feature_factors(spec, detectors, keys[0])
+            target = target_factor(target, keys[1], polarised=field != "I")
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
-        if features is None:
-            features = {str(det): self._train_std("obs_map", freq=det) for det in detectors}
-        if target is None:
-            target = self._train_std("cmb_map")
-        self.log.info("input factors %s, target factor %.4g (uK_CMB)", features, target)
-        self.write("cmbnncs_scale", {"features": features, "target": target, "unit": "uK_CMB"})
+        return features, target
 
-    def _train_std(self, name: str, **values) -> float:
-        moments = RunningMoments()
+    def _compute_train_std(self, factors: dict, detectors: dict) -> None:
+        """Replace the computed factors of ``factors`` by their values, in place: one pass over
+        the Train maps, each file read once for all the fields it serves."""
+        wanted: dict[int, list[str]] = {}  # detector -> fields whose input factor is computed
+        for field, (features, _) in factors.items():
+            if features is None:
+                for det in detectors[field]:
+                    wanted.setdefault(det, []).append(field)
+        rules = {field: target for field, (_, target) in factors.items() if isinstance(target, str)}
+        targets = [  # fields whose Train CMB rms is needed
+            field
+            for field in factors
+            if field in rules or (field == "I" and MATCH_INTENSITY in rules.values())
+        ]
+        if not wanted and not targets:
+            return
         units = list(self.units())
         if not units:
             raise ConfigError(f"stage '{self.name}': train_std needs Train simulations, found 0")
+        keys = [*((field, det) for det, fields in wanted.items() for field in fields), *targets]
+        moments = {key: RunningMoments() for key in keys}
         for split, sim in units:
-            options = map_read_options(self.cfg)
-            moments.add(self.read(name, options=options, split=split, sim=sim, **values))
-        return check_factor(moments.std, f"the Train standard deviation of '{name}' {values}")
+            for det, fields in wanted.items():
+                indices = [STOKES[field] for field in fields]
+                maps = read_stokes(self, "obs_map", indices, split=split, sim=sim, freq=det)
+                for field, values in zip(fields, maps, strict=True):
+                    moments[field, det].add(values)
+            if targets:
+                indices = [STOKES[field] for field in targets]
+                maps = read_stokes(self, "cmb_map", indices, split=split, sim=sim)
+                for field, values in zip(targets, maps, strict=True):
+                    moments[field].add(values)
+        for field, (features, target) in factors.items():  # I first: the others may match it
+            if features is None:
+                features = {
+                    str(det): _std(moments[field, det], f"'obs_map' {field} at {det} GHz")
+                    for det in detectors[field]
+                }
+            if target == COMPUTED:
+                target = _std(moments[field], f"'cmb_map' {field}")
+            elif target == MATCH_INTENSITY:
+                std = _std(moments[field], f"'cmb_map' {field}")
+                target = matched_target(std, _std(moments["I"], "'cmb_map' I"), factors["I"][1])
+            factors[field] = features, target
+
+
+def _std(moments: RunningMoments, what: str) -> float:
+    return check_factor(moments.std, f"the Train standard deviation of {what}")

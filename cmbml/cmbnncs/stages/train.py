@@ -1,7 +1,8 @@
-"""Stage cmbnncs_train: train the CMBNNCS UNet on the Train split, validate on Valid."""
+"""Stage cmbnncs_train: train one CMBNNCS UNet per Stokes field on Train, validate on Valid."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,44 +11,64 @@ import torch
 from cmbml.cmbnncs import ddp
 from cmbml.cmbnncs.data import PlaneDataset
 from cmbml.cmbnncs.stages._common import (
+    CmbnncsStage,
     build_network,
     checkpoint_epochs,
     existing_paths,
+    product,
     seed_for,
     split_sims,
 )
 from cmbml.cmbnncs.training import TrainConfig, Trainer
-from cmbml.core import Stage
 
 #: Checkpoint key holding the resume key of the run that wrote it.
 RESUME_KEY = "resume_key"
 
 
-class CmbnncsTrain(Stage):
-    """Train ``model.cmbnncs.network`` (L1 loss, Adam, exponential learning-rate decay).
+class CmbnncsTrain(CmbnncsStage):
+    """Train one ``model.cmbnncs.network`` per Stokes field (L1 loss, Adam, exponential
+    learning-rate decay): I, then Q and U when ``model.cmbnncs.fields`` has them.
 
-    Config: ``model.cmbnncs`` keys ``network``, ``detectors``, ``num_epochs``, ``batch_size``,
-    ``repeat_n``, ``lr``, ``lr_min``, ``lr_decay``, ``amp``, ``checkpoint_every``,
-    ``checkpoint_epochs`` (these define the result) and ``restart_epoch``, ``device``,
-    ``num_workers`` (execution only). Reads ``cmbnncs_obs_plane`` and ``cmbnncs_cmb_plane`` of
-    the Train* and Valid* splits. Writes ``cmbnncs_checkpoint`` (epoch 0 = init, configured
-    epochs, last epoch) and ``cmbnncs_train_log`` (CSV: epoch, train_loss, valid_loss, lr;
+    Config: ``model.cmbnncs`` keys ``network``, ``detectors``, ``fields``, ``num_epochs``,
+    ``batch_size``, ``repeat_n``, ``lr``, ``lr_min``, ``lr_decay``, ``amp``,
+    ``checkpoint_every``, ``checkpoint_epochs`` (these define the result) and ``restart_epoch``,
+    ``device``, ``num_workers`` (execution only). Every field's network has the same
+    hyper-parameters and one input channel per plane of its field. Reads, per field,
+    ``cmbnncs_obs_plane`` and ``cmbnncs_cmb_plane`` (I) or their ``*_pol`` entries (Q, U) of
+    the Train* and Valid* splits. Writes, per field, ``cmbnncs_checkpoint`` /
+    ``cmbnncs_checkpoint_pol`` (epoch 0 = init, configured epochs, last epoch) and
+    ``cmbnncs_train_log`` / ``cmbnncs_train_log_pol`` (CSV: epoch, train_loss, valid_loss, lr;
     rewritten every epoch).
 
-    Resuming: every checkpoint stores :meth:`~cmbml.core.Stage.resume_key` of the files the
-    training reads, which changes with the stage config and with those files. A rerun after an
-    interruption continues from the latest checkpoint with this run's key, exactly as the
-    uninterrupted run; checkpoints with another key are ignored and overwritten.
-    ``restart_epoch=N`` continues from checkpoint ``N`` whatever its key; ``pipeline.force=true``
-    trains from epoch 0.
+    One unit trains every field in turn (the pipeline's units are simulations or whole
+    stages); each field resumes on its own. Every checkpoint stores
+    :meth:`~cmbml.core.Stage.resume_key` of the files its field's training reads, which changes
+    with the stage config and with those files. A rerun after an interruption skips the fields
+    whose last checkpoint has this run's key and continues the others from their latest
+    checkpoint with this run's key, exactly as the uninterrupted run; checkpoints with another
+    key are ignored and overwritten. ``restart_epoch=N`` continues every field from its
+    checkpoint ``N`` whatever its key; ``pipeline.force=true`` trains every field from epoch 0.
 
-    Distributed (``distributed = True``): under ``torchrun`` every rank runs this stage; each
-    trains on its share of every batch and rank 0 alone decides where to resume and writes.
+    Distributed (``distributed = True``): under ``torchrun`` every rank runs this stage and
+    trains the fields in the same order; each trains on its share of every batch and rank 0
+    alone decides where each field resumes and writes.
     """
 
     name = "cmbnncs_train"
-    inputs = ("cmbnncs_obs_plane", "cmbnncs_cmb_plane", "cmbnncs_checkpoint")
-    outputs = ("cmbnncs_checkpoint", "cmbnncs_train_log")
+    inputs = (
+        "cmbnncs_obs_plane",
+        "cmbnncs_obs_plane_pol",
+        "cmbnncs_cmb_plane",
+        "cmbnncs_cmb_plane_pol",
+        "cmbnncs_checkpoint",
+        "cmbnncs_checkpoint_pol",
+    )
+    outputs = (
+        "cmbnncs_checkpoint",
+        "cmbnncs_checkpoint_pol",
+        "cmbnncs_train_log",
+        "cmbnncs_train_log_pol",
+    )
     config_keys = tuple(
         f"model.cmbnncs.{key}"
         for key in (
@@ -69,18 +90,26 @@ class CmbnncsTrain(Stage):
     covers_units = True
     distributed = True
 
-    def _dataset(self, prefix: str) -> PlaneDataset:
+    def _dataset(self, prefix: str, field: str) -> PlaneDataset:
         sims = split_sims(self.cfg, prefix)
+        obs, values = product("cmbnncs_obs_plane", field)
+        cmb, _ = product("cmbnncs_cmb_plane", field)
         return PlaneDataset(
-            existing_paths(self, "cmbnncs_obs_plane", sims),
-            existing_paths(self, "cmbnncs_cmb_plane", sims),
+            existing_paths(self, obs, sims, **values), existing_paths(self, cmb, sims, **values)
         )
 
     def run(self) -> None:
+        for field in self.fields():
+            self._train(field)
+
+    def _train(self, field: str) -> None:
+        """Train (or resume, or skip when done) the network of Stokes ``field``."""
         mc = self.cfg.model.cmbnncs
-        train_set, valid_set = self._dataset("Train"), self._dataset("Valid")
-        torch.manual_seed(seed_for(self.cfg, "weights"))
-        network = build_network(self.cfg)
+        checkpoint_name, values = product("cmbnncs_checkpoint", field)
+        log_name, _ = product("cmbnncs_train_log", field)
+        train_set, valid_set = self._dataset("Train", field), self._dataset("Valid", field)
+        torch.manual_seed(seed_for(self.cfg, "weights", field))
+        network = build_network(self.cfg, train_set.n_channels)
         config = TrainConfig(
             num_epochs=int(mc.num_epochs),
             batch_size=int(mc.batch_size),
@@ -88,7 +117,7 @@ class CmbnncsTrain(Stage):
             lr=float(mc.lr),
             lr_min=float(mc.lr_min),
             lr_decay=str(mc.lr_decay),
-            seed=seed_for(self.cfg, "shuffle"),
+            seed=seed_for(self.cfg, "shuffle", field),
             amp=bool(mc.amp),
             num_workers=int(mc.num_workers),
             checkpoint_epochs=checkpoint_epochs(self.cfg),
@@ -104,16 +133,20 @@ class CmbnncsTrain(Stage):
                     *valid_set.target_paths,
                 ]
             )
-            start, checkpoint = self._resume_from(key, mc.restart_epoch)
+            start, checkpoint = self._resume_from(key, mc.restart_epoch, field)
         start = ddp.broadcast(start)
         if start is not None:
             if checkpoint is None:  # ranks > 0 load what rank 0 chose
-                checkpoint = self._load_checkpoint(self.path("cmbnncs_checkpoint", epoch=start))
+                path = self.path(checkpoint_name, epoch=start, **values)
+                checkpoint = self._load_checkpoint(path)
             trainer.load_state_dict(checkpoint)
         if ddp.is_main():
             self.log.info(
-                "training %s on %d sims (%d valid), epochs %d-%d, %d process(es), device %s",
+                "%s: training %s (%d inputs) on %d sims (%d valid), epochs %d-%d, "
+                "%d process(es), device %s",
+                field,
                 mc.network._target_,
+                train_set.n_channels,
                 len(train_set),
                 len(valid_set),
                 trainer.epoch + 1,
@@ -123,14 +156,23 @@ class CmbnncsTrain(Stage):
             )
 
         def save(epoch: int, state: dict) -> None:
-            self.write("cmbnncs_checkpoint", {**state, RESUME_KEY: key}, epoch=epoch)
+            self.write(checkpoint_name, {**state, RESUME_KEY: key}, epoch=epoch, **values)
 
         def log_epochs(history: list[dict]) -> None:
-            self.write("cmbnncs_train_log", pd.DataFrame(history))
+            self.write(log_name, pd.DataFrame(history), **values)
 
+        began = time.perf_counter()
         trainer.fit(on_checkpoint=save, on_epoch_end=log_epochs)
         if ddp.is_main() and start == config.num_epochs:  # finished before an interruption
             log_epochs(trainer.history)
+        if ddp.is_main():
+            self.log.info(
+                "%s: epochs %d-%d took %.1f s",
+                field,
+                (start or 0) + 1,
+                config.num_epochs,
+                time.perf_counter() - began,
+            )
 
     def _load_checkpoint(self, path: Path, *, mmap: bool = False) -> dict:
         return torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
@@ -144,32 +186,35 @@ class CmbnncsTrain(Stage):
             return None
         return checkpoint.get(RESUME_KEY) if isinstance(checkpoint, dict) else None
 
-    def _resume_from(self, key: str, restart_epoch) -> tuple[int | None, dict | None]:
-        """(epoch, checkpoint) to continue from: ``restart_epoch``, else the latest checkpoint
-        of this run's epochs that has ``key``; (None, None) to start fresh."""
+    def _resume_from(self, key: str, restart_epoch, field: str) -> tuple[int | None, dict | None]:
+        """(epoch, checkpoint) of Stokes ``field`` to continue from: ``restart_epoch``, else the
+        latest checkpoint of this run's epochs that has ``key``; (None, None) to start fresh."""
+        name, values = product("cmbnncs_checkpoint", field)
         if restart_epoch is not None:
             epoch = int(restart_epoch)
-            checkpoint = self.read("cmbnncs_checkpoint", epoch=epoch)
+            checkpoint = self.read(name, epoch=epoch, **values)
             if checkpoint.get(RESUME_KEY) != key:
                 self.log.warning(
-                    "restart_epoch=%d: its checkpoint was written under another config or from "
-                    "other training files; continuing from it as asked",
+                    "%s: restart_epoch=%d: its checkpoint was written under another config or "
+                    "from other training files; continuing from it as asked",
+                    field,
                     epoch,
                 )
-            self.log.info("restarting from the checkpoint of epoch %d", epoch)
+            self.log.info("%s: restarting from the checkpoint of epoch %d", field, epoch)
             return epoch, checkpoint
         if self.cfg.pipeline.get("force", False):
-            self.log.info("pipeline.force: training from epoch 0")
+            self.log.info("pipeline.force: training %s from epoch 0", field)
             return None, None
         epochs = sorted(checkpoint_epochs(self.cfg), reverse=True)
-        paths = {epoch: self.path("cmbnncs_checkpoint", epoch=epoch) for epoch in epochs}
+        paths = {epoch: self.path(name, epoch=epoch, **values) for epoch in epochs}
         keys = {e: self._stored_key(p) for e, p in paths.items() if p.exists()}
         resumable = [epoch for epoch in epochs if keys.get(epoch) == key]
         if not resumable:
             if keys:
                 self.log.info(
-                    "starting afresh: the checkpoints of epochs %s were written under another "
-                    "config or from other training files",
+                    "%s: starting afresh: the checkpoints of epochs %s were written under "
+                    "another config or from other training files",
+                    field,
                     sorted(keys),
                 )
             return None, None
@@ -182,5 +227,7 @@ class CmbnncsTrain(Stage):
             else:
                 self.log.info("removing %s: written under another config", paths[epoch])
                 paths[epoch].unlink()
-        self.log.info("resuming from the checkpoint of epoch %d (%s)", start, paths[start])
+        self.log.info(
+            "%s: resuming from the checkpoint of epoch %d (%s)", field, start, paths[start]
+        )
         return start, self._load_checkpoint(paths[start])
