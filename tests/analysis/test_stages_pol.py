@@ -10,7 +10,6 @@
 
 import logging
 import shutil
-from pathlib import Path
 
 import healpy as hp
 import numpy as np
@@ -21,24 +20,15 @@ from cmbml import sphere
 from cmbml.analysis import master
 from cmbml.core import Catalog, ConfigError, compose, run_pipeline
 from cmbml.core.pipeline import build_stages
+from tests.sims.fiducial import SIMS_STAGES, quiet_detector_table
 
-SIMS = [
-    "make_instrument",
-    "make_noise_model",
-    "make_cosmology",
-    "make_cmb_spectra",
-    "make_foregrounds",
-    "make_sky",
-    "make_observations",
-    "make_mask",
-]
+SIMS = [*SIMS_STAGES, "make_mask"]
 METHOD_STAGES = ["postprocess", "pixel_metrics", "power_spectra", "summaries"]
 ANALYSIS = [
     "analysis_mask",
     *(f"{m}_analysis_{s}" for m in ("pyilc", "cmbnncs") for s in METHOD_STAGES),
     "analysis_compare",
 ]
-DETECTOR_TABLE = Path(__file__).parents[2] / "assets" / "instrument" / "planck_detectors.csv"
 PIXEL = ["mae", "mse", "rmse", "nrmse", "psnr", "r2"]
 
 
@@ -78,10 +68,7 @@ def _compose_iqu(root, table, stages, *extra):
 def iqu_analysis(tmp_path_factory):
     """The simulated dataset, CNILC's I, Q, U predictions, an I-only method, every analysis."""
     root = tmp_path_factory.mktemp("iqu_analysis")
-    table = pd.read_csv(DETECTOR_TABLE)
-    table[["noise_t_uk_arcmin", "noise_p_uk_arcmin"]] /= 10.0
-    table.to_csv(root / "quiet_detectors.csv", index=False)
-    detectors = root / "quiet_detectors.csv"
+    detectors = quiet_detector_table(root)
     run_pipeline(_compose_iqu(root, detectors, [*SIMS, "pyilc_predict"]))
     cfg = _compose_iqu(root, detectors, ANALYSIS)
     catalog = Catalog.from_config(cfg)

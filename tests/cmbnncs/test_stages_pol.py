@@ -21,19 +21,11 @@ from astropy.io import fits
 
 from cmbml.cmbnncs import UNet5, plane_to_sphere, sphere_to_plane
 from cmbml.core import compose, get_handler, run_pipeline
-from tests.sims.fiducial import tiny_sims_overrides
+from tests.sims.fiducial import SIMS_STAGES, tiny_sims_overrides
 
 NSIDE = 32
 DETS = [100, 143, 217, 353]
-SIMS = [
-    "make_instrument",
-    "make_noise_model",
-    "make_cosmology",
-    "make_cmb_spectra",
-    "make_foregrounds",
-    "make_sky",
-    "make_observations",
-]
+SIMS = SIMS_STAGES
 CMBNNCS = [
     "cmbnncs_scale",
     "cmbnncs_preprocess",

@@ -11,8 +11,6 @@ holds few modes, so the ILC bias on the default sky (dust at Planck's level, the
 Galactic field) is large; ~0.82 is measured.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,19 +21,16 @@ from cmbml.core import BadInputError, Catalog, ConfigError, compose, run_pipelin
 from cmbml.core.handlers import get_handler
 from cmbml.ilc import dust_sed, harmonic_ilc, needlet_ilc, synchrotron_sed
 from cmbml.ilc.stages.pyilc_predict import ilc_call
-from tests.sims.fiducial import tiny_sims_overrides
+from tests.sims.fiducial import (
+    SHIPPED_DETECTORS,
+    SIMS_STAGES,
+    quiet_detector_table,
+    tiny_sims_overrides,
+)
 
 NSIDE = 16
-SIMS = [
-    "make_instrument",
-    "make_noise_model",
-    "make_cosmology",
-    "make_cmb_spectra",
-    "make_foregrounds",
-    "make_sky",
-    "make_observations",
-]
-DETECTOR_TABLE = Path(__file__).parents[2] / "assets" / "instrument" / "planck_detectors.csv"
+SIMS = SIMS_STAGES
+DETECTOR_TABLE = SHIPPED_DETECTORS
 
 
 def compose_iqu(root, table, method, stages, *overrides):
@@ -59,11 +54,9 @@ def compose_iqu(root, table, method, stages, *overrides):
 def iqu_dataset(tmp_path_factory):
     """A simulated IQU Test simulation at nside 16 (quiet detectors), its root and table."""
     root = tmp_path_factory.mktemp("iqu")
-    table = pd.read_csv(DETECTOR_TABLE)
-    table[["noise_t_uk_arcmin", "noise_p_uk_arcmin"]] /= 10.0
-    table.to_csv(root / "quiet_detectors.csv", index=False)
-    run_pipeline(compose_iqu(root, root / "quiet_detectors.csv", "cnilc", SIMS))
-    return root, root / "quiet_detectors.csv"
+    table = quiet_detector_table(root)
+    run_pipeline(compose_iqu(root, table, "cnilc", SIMS))
+    return root, table
 
 
 def at_output_beam(iqu, fwhm_in, fwhm_out, lmax):

@@ -1,5 +1,9 @@
 """Fiducial values and config overrides shared by the simulation tests."""
 
+from pathlib import Path
+
+import pandas as pd
+
 from cmbml.sims.cosmology import camb_inputs
 
 # Planck 2018 VI Table 2 (TT,TE,EE+lowE+lensing), written out independently of the asset CSV:
@@ -35,3 +39,26 @@ def tiny_sims_overrides(root, nside: int) -> list[str]:
         "splits.Valid.n_sims=0",
         "splits.Test.n_sims=1",
     ]
+
+
+#: The simulation stages, in order (the ``sims`` task without the mask).
+SIMS_STAGES = [
+    "make_instrument",
+    "make_noise_model",
+    "make_cosmology",
+    "make_cmb_spectra",
+    "make_foregrounds",
+    "make_sky",
+    "make_observations",
+]
+SHIPPED_DETECTORS = Path(__file__).parents[2] / "assets" / "instrument" / "planck_detectors.csv"
+
+
+def quiet_detector_table(folder: Path, factor: float = 10.0) -> Path:
+    """The shipped instrument table with its noise levels divided by ``factor``, as a file in
+    ``folder`` (the same format), for tests that need a signal well above the noise."""
+    table = pd.read_csv(SHIPPED_DETECTORS)
+    table[["noise_t_uk_arcmin", "noise_p_uk_arcmin"]] /= factor
+    path = Path(folder) / "quiet_detectors.csv"
+    table.to_csv(path, index=False)
+    return path

@@ -25,6 +25,8 @@ ANALYSIS = "model.analysis"
 PROTOCOLS = ("matched", "published")
 """Scoring protocols: the truth brought to the prediction's resolution, or CMB-ML's."""
 _MISSING = object()
+#: ``model.analysis`` keys that define the spectra (and the stages built on them).
+SPECTRUM_KEYS = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor", "spectrum_lmin")
 _SPIN2: dict[str, Coupling] = {}  # spin-2 matrices computed in this process, by weight content
 
 

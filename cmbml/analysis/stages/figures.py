@@ -7,7 +7,7 @@ from collections import defaultdict
 import pandas as pd
 
 from cmbml.analysis import figures, spectra
-from cmbml.analysis.stages.base import AnalysisStage
+from cmbml.analysis.stages.base import SPECTRUM_KEYS, AnalysisStage
 from cmbml.analysis.stages.summaries import BLOCKS, by_spectrum, metric_columns
 from cmbml.analysis.tables import BLOCK_ORDER, epoch_label
 
@@ -54,15 +54,7 @@ class AnalysisFigures(AnalysisStage):
         "analysis_fig_pixel_dist",
         "analysis_fig_ps_dist",
     )
-    analysis_keys = (
-        "n_show_cap",
-        "bin_width",
-        "lmax",
-        "beam_floor",
-        "spectrum_lmin",
-        "common_beam",
-        "truth_beam",
-    )
+    analysis_keys = ("n_show_cap", *SPECTRUM_KEYS)
 
     def run(self) -> None:
         """Draw and write every figure."""

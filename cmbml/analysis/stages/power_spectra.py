@@ -7,7 +7,7 @@ import pandas as pd
 
 from cmbml.analysis import spectra
 from cmbml.analysis.fields import scored_fields, spectra_of
-from cmbml.analysis.stages.base import AnalysisStage
+from cmbml.analysis.stages.base import SPECTRUM_KEYS, AnalysisStage
 from cmbml.analysis.tables import epoch_label
 
 __all__ = ["PS_METRICS", "AnalysisPowerSpectra"]
@@ -60,14 +60,7 @@ class AnalysisPowerSpectra(AnalysisStage):
         "wmap_params",
     )
     outputs = ("analysis_spectra", "analysis_ps_metrics")
-    analysis_keys = (
-        "common_beam",
-        "truth_beam",
-        "lmax",
-        "bin_width",
-        "beam_floor",
-        "spectrum_lmin",
-    )
+    analysis_keys = SPECTRUM_KEYS
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write the spectra of every epoch and the metrics table of (split, sim)."""

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cmbml.analysis import spectra, tables
-from cmbml.analysis.stages.base import AnalysisStage
+from cmbml.analysis.stages.base import SPECTRUM_KEYS, AnalysisStage
 
 __all__ = ["BLOCKS", "AnalysisSummaries", "by_spectrum", "metric_columns", "spectrum_titles"]
 
@@ -89,14 +89,7 @@ class AnalysisSummaries(AnalysisStage):
         "analysis_ps_summary_tex",
         "analysis_ps_mean",
     )
-    analysis_keys = (
-        "common_beam",
-        "truth_beam",
-        "lmax",
-        "bin_width",
-        "beam_floor",
-        "spectrum_lmin",
-    )
+    analysis_keys = SPECTRUM_KEYS
 
     def run(self) -> None:
         """Write the summaries of every analysed split."""
