@@ -1,5 +1,7 @@
 """Handlers: real FITS/npy/YAML/CSV/torch/figure files, atomic writes, clear read errors."""
 
+import time
+
 import healpy as hp
 import numpy as np
 import pandas as pd
@@ -75,3 +77,35 @@ def test_other_handlers_roundtrip(tmp_path):
     get_handler("figure").write(tmp_path / "f.png", fig, also=["pdf"])
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_healpix_map_headers_follow_the_planck_products(tmp_path):
+    """Galactic coordinates, the COSMO polarisation convention, Stokes column names (I only or
+    I, Q, U), as in the Planck and CMB-ML maps."""
+    handler = get_handler("healpix_map")
+    for fields, names in ((1, ["I_STOKES"]), (3, ["I_STOKES", "Q_STOKES", "U_STOKES"])):
+        path = tmp_path / f"m{fields}.fits"
+        handler.write(path, np.zeros((fields, 12 * 4**2)).squeeze())
+        header = fits.getheader(path, 1)
+        assert header["COORDSYS"] == "G" and header["POLCCONV"] == "COSMO"
+        assert [header[f"TTYPE{i + 1}"] for i in range(fields)] == names
+        assert header["TUNIT1"] == "uK_CMB"
+
+
+def test_figures_carry_no_creation_date(tmp_path):
+    """The same figure gives the same PNG and PDF bytes whenever it is written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def draw(name):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        return get_handler("figure").write(tmp_path / name / "f.png", fig, also=["pdf"])
+
+    first = draw("a")
+    time.sleep(1.1)  # a creation date, if any, would differ
+    second = draw("b")
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
