@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +93,21 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}"
             )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping, **overrides) -> TrainConfig:
+        """The optimisation schedule of a ``model.cmbnncs`` settings mapping (``num_epochs``,
+        ``batch_size``, ``repeat_n``, ``lr``, ``lr_min``, ``lr_decay``), plus ``overrides``
+        (``seed``, ``amp``, ``num_workers``, ``checkpoint_epochs``)."""
+        return cls(
+            num_epochs=int(settings["num_epochs"]),
+            batch_size=int(settings["batch_size"]),
+            repeat_n=int(settings["repeat_n"]),
+            lr=float(settings["lr"]),
+            lr_min=float(settings["lr_min"]),
+            lr_decay=str(settings["lr_decay"]),
+            **overrides,
+        )
 
 
 def _numpy_rng_state() -> dict:

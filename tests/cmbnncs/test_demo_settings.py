@@ -77,15 +77,7 @@ def test_demo_hyperparameters_learn_a_linear_mixing_task():
     test = dataset(obs[N_TRAIN:], cmb[N_TRAIN:], features, target)
     torch.manual_seed(0)
     network = instantiate(mc.network, in_channels=4)
-    config = TrainConfig(
-        num_epochs=int(mc.num_epochs),
-        batch_size=int(mc.batch_size),
-        repeat_n=int(mc.repeat_n),
-        lr=float(mc.lr),
-        lr_min=float(mc.lr_min),
-        lr_decay=str(mc.lr_decay),
-        seed=1,
-    )
+    config = TrainConfig.from_settings(mc, seed=1)
     trainer = Trainer(network, train, None, config, device="cpu")
     trainer.fit()
     pred = np.concatenate(list(predict_batches(trainer.module, test, device="cpu")))[:, 0]

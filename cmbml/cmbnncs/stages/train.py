@@ -110,13 +110,8 @@ class CmbnncsTrain(CmbnncsStage):
         train_set, valid_set = self._dataset("Train", field), self._dataset("Valid", field)
         torch.manual_seed(seed_for(self.cfg, "weights", field))
         network = build_network(self.cfg, train_set.n_channels)
-        config = TrainConfig(
-            num_epochs=int(mc.num_epochs),
-            batch_size=int(mc.batch_size),
-            repeat_n=int(mc.repeat_n),
-            lr=float(mc.lr),
-            lr_min=float(mc.lr_min),
-            lr_decay=str(mc.lr_decay),
+        config = TrainConfig.from_settings(
+            mc,
             seed=seed_for(self.cfg, "shuffle", field),
             amp=bool(mc.amp),
             num_workers=int(mc.num_workers),
