@@ -207,9 +207,9 @@ class Figure(Handler):
 
         path = Path(path)
         targets = [path] + [path.with_suffix(f".{ext}") for ext in also]
+        fixed = {"pdf": {"CreationDate": None}, "png": {"Software": None}}
         try:
             for target in targets:
-                fixed = {"pdf": {"CreationDate": None}, "png": {"Software": None}}
                 with atomic_path(target) as tmp:
                     data.savefig(
                         tmp,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -77,10 +76,10 @@ class Ledger:
         for section in ("inputs", "outputs"):
             for name, recorded in manifest.get(section, {}).items():
                 file = self.codec.decode(name)
-                if not provenance.matches(file, recorded, verify=self.verify):
+                mtime = provenance.matches(file, recorded, verify=self.verify)
+                if mtime is None:
                     log.info("%s %s: %s changed or is missing", stage, unit_name(unit), file)
                     return False
-                mtime = os.stat(file).st_mtime_ns
                 if mtime != recorded["mtime_ns"]:
                     recorded["mtime_ns"] = mtime
                     refreshed = True

@@ -73,21 +73,23 @@ def fingerprint(path: Path, *, rehash: bool = False) -> Fingerprint:
     return Fingerprint(st.st_size, st.st_mtime_ns, digest)
 
 
-def matches(path: Path, recorded: Mapping, *, verify: bool = False) -> bool:
-    """Whether ``path`` still has the recorded fingerprint.
+def matches(path: Path, recorded: Mapping, *, verify: bool = False) -> int | None:
+    """The ``mtime_ns`` of ``path`` if it still has the recorded fingerprint, else None.
 
     Size and ``mtime_ns`` equal: up to date without reading (unless ``verify``). Size equal but
-    mtime changed: the content is hashed and compared. A missing file or another size: False.
+    mtime changed: the content is hashed and compared. A missing file or another size: None.
+    One ``stat()`` in the common case.
     """
     try:
         st = os.stat(path)
     except OSError:
-        return False
+        return None
     if st.st_size != recorded.get("size"):
-        return False
+        return None
     if st.st_mtime_ns == recorded.get("mtime_ns") and not verify:
-        return True
-    return fingerprint(Path(path), rehash=verify).digest == recorded.get("digest")
+        return st.st_mtime_ns
+    found = fingerprint(Path(path), rehash=verify)
+    return found.mtime_ns if found.digest == recorded.get("digest") else None
 
 
 def combine(parts: Iterable[object]) -> str:

@@ -224,7 +224,7 @@ def validate_config(cfg: DictConfig) -> None:
         if key not in cfg:
             raise ConfigError(f"config has no '{key}' key")
     seed = OmegaConf.select(cfg, "seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not _accepts(int, seed):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     _build(LocalSystemSchema, "local_system", cfg.local_system)
     _build(ScenarioSchema, "scenario", cfg.scenario)

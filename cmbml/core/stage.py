@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cmbml.core import provenance
 from cmbml.core.catalog import Catalog, placeholders
-from cmbml.core.errors import MissingInputError
+from cmbml.core.errors import ConfigError, MissingInputError
 from cmbml.core.schema import get_splits
 from cmbml.core.seeds import make_rng
 
@@ -277,8 +277,6 @@ class Stage:
 
 
 def _select(cfg: DictConfig, key: str, stage: str) -> Any:
-    from cmbml.core.errors import ConfigError
-
     node = OmegaConf.select(cfg, key, throw_on_missing=True, default="\x00missing")
     if isinstance(node, str) and node == "\x00missing":
         raise ConfigError(f"stage '{stage}' depends on config key '{key}', which does not exist")
