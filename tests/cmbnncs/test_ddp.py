@@ -1,13 +1,13 @@
 """Data-parallel training: 2 real gloo processes on CPU equal 1 process with the same batch."""
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from cmbml.cmbnncs import PlaneDataset, TrainConfig, Trainer, UNet
+from cmbml.cmbnncs import TrainConfig, Trainer, UNet
 from cmbml.cmbnncs.ddp import DistributedBatchNorm2d, synchronise_batch_norm
+from tests.cmbnncs.tiny import noisy_planes
 
 SHAPE = (32, 24)
 CONFIG = dict(
@@ -16,16 +16,7 @@ CONFIG = dict(
 
 
 def write_sims(folder, n, seed):
-    rng = np.random.default_rng(seed)
-    feats, targs = [], []
-    for i in range(n):
-        t = rng.standard_normal(SHAPE)
-        f = np.stack([t + 0.5 * rng.standard_normal(SHAPE) + d for d in range(2)])
-        feats.append(folder / f"f{seed}_{i}.npy")
-        targs.append(folder / f"t{seed}_{i}.npy")
-        np.save(feats[-1], f.astype(np.float32))
-        np.save(targs[-1], t[None].astype(np.float32))
-    return PlaneDataset(feats, targs)
+    return noisy_planes(folder, n, seed, shape=SHAPE, n_det=2, noise=0.5)
 
 
 def small_unet():

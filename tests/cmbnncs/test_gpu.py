@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from cmbml.cmbnncs import PlaneDataset, TrainConfig, Trainer, UNet5, make_loader, predict_batches
+from cmbml.cmbnncs import TrainConfig, Trainer, UNet5, make_loader, predict_batches
+from tests.cmbnncs.tiny import noisy_planes
 
 pytestmark = [
     pytest.mark.gpu,
@@ -16,16 +17,7 @@ SHAPE = (4 * NSIDE, 3 * NSIDE)
 
 
 def planes(tmp_path, n, seed=0):
-    rng = np.random.default_rng(seed)
-    feats, targs = [], []
-    for i in range(n):
-        t = rng.standard_normal(SHAPE)
-        f = np.stack([t + 0.3 * rng.standard_normal(SHAPE) + d for d in range(4)])
-        feats.append(tmp_path / f"f{seed}_{i}.npy")
-        targs.append(tmp_path / f"t{seed}_{i}.npy")
-        np.save(feats[-1], f.astype(np.float32))
-        np.save(targs[-1], t[None].astype(np.float32))
-    return PlaneDataset(feats, targs)
+    return noisy_planes(tmp_path, n, seed, shape=SHAPE, n_det=4, noise=0.3)
 
 
 def test_amp_forward_backward_unet5():

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from cmbml.cmbnncs import PlaneDataset
 from cmbml.core import compose, get_handler
 
 NSIDE = 32  # the smallest nside UNet5 takes
@@ -75,3 +76,18 @@ def write_sims(cfg, map_fields="I"):
                     iqu = np.stack([obs, 0.1 * obs, -0.1 * obs])
                 handler.write(f"{base}/sim{sim:04d}/obs_{det}_map.fits", iqu)
     return truth
+
+
+def noisy_planes(folder, n, seed, *, shape, n_det, noise):
+    """``n`` synthetic face planes in ``folder``: target a white field ``(1, *shape)``, features
+    ``(n_det, *shape)`` the target plus ``noise`` x white noise plus an offset per detector."""
+    rng = np.random.default_rng(seed)
+    feats, targs = [], []
+    for i in range(n):
+        t = rng.standard_normal(shape)
+        f = np.stack([t + noise * rng.standard_normal(shape) + d for d in range(n_det)])
+        feats.append(folder / f"f{seed}_{i}.npy")
+        targs.append(folder / f"t{seed}_{i}.npy")
+        np.save(feats[-1], f.astype(np.float32))
+        np.save(targs[-1], t[None].astype(np.float32))
+    return PlaneDataset(feats, targs)
