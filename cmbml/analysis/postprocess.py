@@ -299,8 +299,8 @@ def postprocess_map(
         else:
             alm = sphere.almxfl(alm, spin0)
         maps = sphere.alm2map(alm, nside, band, pol=pol, nthreads=nthreads)
-    if pol:
-        maps[0] = remove_monopole_dipole(maps[0], mask)
+    if pol:  # a new array: the caller's maps stay as they were (``published`` transforms none)
+        maps = np.concatenate([remove_monopole_dipole(maps[:1], mask), maps[1:]])
     else:
         maps = remove_monopole_dipole(maps, mask)
     return apply_mask(maps, mask)

@@ -222,6 +222,7 @@ def test_iqu_published_postprocessing_leaves_q_and_u(theory_cl, gaussian_alm, cu
     good = binary > 0
     truth = hp.alm2map(_iqu_alm(theory_cl, gaussian_alm, lmax, 13), nside, lmax, pol=True)
     pred = truth + np.array([[5.0], [1.0], [-1.0]])
+    inputs = truth.copy(), pred.copy()
     truth_pp, pred_pp = pp.postprocess_pair(
         truth,
         pred,
@@ -230,6 +231,8 @@ def test_iqu_published_postprocessing_leaves_q_and_u(theory_cl, gaussian_alm, cu
         common_resolution=Resolution(20.6, True),
         protocol="published",
     )
+    np.testing.assert_array_equal(truth, inputs[0])  # the caller's maps are left as they were
+    np.testing.assert_array_equal(pred, inputs[1])
     for k in (1, 2):
         np.testing.assert_array_equal(pred_pp[k], np.where(good, pred[k], 0.0))
         np.testing.assert_array_equal(truth_pp[k], np.where(good, truth[k], 0.0))
