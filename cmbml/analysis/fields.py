@@ -11,23 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from cmbml.core.errors import BadInputError, ConfigError
 
 __all__ = [
     "FIELDS_KEY",
     "POLARISED",
     "SPECTRA",
-    "STOKES",
     "file_fields",
+    "is_iqu",
     "parse_fields",
     "scored_fields",
+    "select_fields",
     "spectra_of",
     "truth_fields",
 ]
 
 FIELDS_KEY = "model.analysis.fields"
-STOKES: tuple[str, ...] = ("I", "Q", "U")
-"""The fields of an I, Q, U map, in file order."""
 POLARISED: tuple[str, ...] = ("I", "Q", "U")
 """The polarised choice of fields (the only one besides intensity alone)."""
 SPECTRA: tuple[str, ...] = ("TT", "EE", "BB", "TE")
@@ -99,3 +100,24 @@ def scored_fields(truth: tuple[str, ...], prediction: tuple[str, ...]) -> tuple[
 def spectra_of(fields: tuple[str, ...]) -> tuple[str, ...]:
     """The spectra of the scored fields: ``("TT",)`` or ``("TT", "EE", "BB", "TE")``."""
     return SPECTRA if "Q" in fields else ("TT",)
+
+
+def select_fields(maps: np.ndarray, fields: tuple[str, ...]) -> np.ndarray:
+    """The first ``len(fields)`` fields of ``(n_fields, npix)`` maps: ``(npix,)`` for I alone,
+    ``(3, npix)`` for I, Q, U."""
+    return maps[0] if len(fields) == 1 else maps[: len(fields)]
+
+
+def is_iqu(maps: np.ndarray, what: str) -> bool:
+    """Whether ``maps`` are I, Q, U ``(3, npix)``; False for an intensity map ``(npix,)``.
+
+    Raises
+    ------
+    ValueError
+        Any other shape (the message names ``what``).
+    """
+    if maps.ndim == 1:
+        return False
+    if maps.ndim == 2 and maps.shape[0] == 3:
+        return True
+    raise ValueError(f"{what} must be (npix,) or (3, npix) I, Q, U maps, got shape {maps.shape}")

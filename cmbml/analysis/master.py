@@ -27,6 +27,7 @@ import numpy as np
 from ducc0.misc.experimental import coupling_matrix_rect
 
 from cmbml import sphere
+from cmbml.analysis.fields import is_iqu
 
 __all__ = [
     "LMIN",
@@ -287,9 +288,7 @@ def pseudo_spectra(
         ``TT`` (and ``EE``, ``BB``, ``TE`` for IQU maps), ``(lmax + 1,)`` in uK_CMB².
     """
     maps = np.asarray(maps, dtype=np.float64)
-    pol = maps.ndim == 2
-    if pol and maps.shape[0] != 3 or maps.ndim > 2:
-        raise ValueError(f"maps must be (npix,) or (3, npix) I, Q, U, got shape {maps.shape}")
+    pol = is_iqu(maps, "maps")
     weight = check_weight(weight, maps.shape[-1])
     alm = sphere.map2alm(maps * weight, lmax, pol=pol, niter=niter, nthreads=nthreads)
     return alm_spectra(alm, pol=pol)

@@ -27,6 +27,7 @@ import healpy as hp
 import numpy as np
 
 from cmbml import sphere
+from cmbml.analysis.fields import is_iqu
 
 __all__ = [
     "Resolution",
@@ -95,11 +96,7 @@ def transfer_function(
             f"{target.fwhm_arcmin} arcmin: the common beam must be at least the native beam"
         )
     fwhm = float(np.sqrt(target.fwhm_arcmin**2 - source.fwhm_arcmin**2))
-    fl = (
-        sphere.gaussian_beam(fwhm, lmax, pol=pol)[int(pol)]
-        if pol
-        else sphere.gaussian_beam(fwhm, lmax)
-    )
+    fl = sphere.gaussian_beam(fwhm, lmax, pol=True)[int(pol)]
     if source.pixwin != target.pixwin:
         window = _pixel_window(nside)[: lmax + 1]
         fl = fl * window if target.pixwin else fl / window
@@ -229,17 +226,6 @@ def apply_mask(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(good, maps, 0.0)
 
 
-def _fields_shape(maps: np.ndarray, what: str) -> bool:
-    """Whether ``maps`` are I, Q, U ``(3, npix)``; intensity ``(npix,)`` otherwise."""
-    if maps.ndim == 1:
-        return False
-    if maps.ndim == 2 and maps.shape[0] == 3:
-        return True
-    raise ValueError(
-        f"{what} must be an intensity map (npix,) or I, Q, U (3, npix), got {maps.shape}"
-    )
-
-
 def postprocess_map(
     maps: np.ndarray,
     mask: np.ndarray,
@@ -281,7 +267,7 @@ def postprocess_map(
         float64 map of the shape of ``maps``, zero on masked pixels.
     """
     maps = np.asarray(maps, dtype=np.float64)
-    pol = _fields_shape(maps, "the map")
+    pol = is_iqu(maps, "the map")
     if protocol not in ("matched", "published"):
         raise ValueError(f"protocol must be 'matched' or 'published', got {protocol!r}")
     if protocol == "matched":
@@ -348,7 +334,7 @@ def postprocess_pair(
     """
     truth = np.asarray(truth, dtype=np.float64)
     prediction = np.asarray(prediction, dtype=np.float64)
-    _fields_shape(truth, "truth")
+    is_iqu(truth, "truth")
     if truth.shape != prediction.shape:
         raise ValueError(
             f"truth and prediction must have equal shapes, got {truth.shape} and {prediction.shape}"

@@ -17,7 +17,7 @@ import numpy as np
 
 from cmbml import sphere
 from cmbml.analysis import metrics
-from cmbml.analysis.fields import SPECTRA
+from cmbml.analysis.fields import SPECTRA, is_iqu
 from cmbml.analysis.master import Coupling, alm2cl, alm_spectra, check_weight
 from cmbml.analysis.postprocess import Resolution
 
@@ -177,12 +177,11 @@ def masked_field_spectra(
     """
     truth = np.asarray(truth, dtype=np.float64)
     prediction = np.asarray(prediction, dtype=np.float64)
-    if truth.shape != prediction.shape or truth.ndim > 2 or (truth.ndim == 2 and len(truth) != 3):
+    pol = is_iqu(truth, "truth")
+    if truth.shape != prediction.shape:
         raise ValueError(
-            f"truth and prediction must be (npix,) or (3, npix) maps of equal shapes, got "
-            f"{truth.shape} and {prediction.shape}"
+            f"truth and prediction must have equal shapes, got {truth.shape} and {prediction.shape}"
         )
-    pol = truth.ndim == 2
     nside = hp.npix2nside(truth.shape[-1])
     weight = check_weight(weight, truth.shape[-1])
     if coupling is None:

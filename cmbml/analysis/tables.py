@@ -24,13 +24,13 @@ import pandas as pd
 from cmbml.analysis.metrics import HIGHER_IS_BETTER
 
 __all__ = [
+    "BLOCK_DEFAULT",
     "BLOCK_ORDER",
     "PROTOCOL_TEXT",
     "best_index",
     "build_leaderboard",
     "epoch_label",
     "higher_is_better",
-    "load_summary_row",
     "load_summary_rows",
     "metric_names",
     "protocol_caption",
@@ -51,6 +51,13 @@ PROTOCOL_TEXT = {
 
 BLOCK_ORDER: tuple[str, ...] = ("I", "Q", "U", "P", "TT", "EE", "BB", "TE")
 """Order of the blocks (fields, then spectra) in polarised tables; other values follow."""
+BLOCK_DEFAULT: dict[str, str] = {"field": "I", "spectrum": "TT"}
+"""The block of a row that has none (an intensity-only method in a polarised table)."""
+
+
+def block_rank(value: str) -> int:
+    """Sort key of a block value: its place in :data:`BLOCK_ORDER`, other values after."""
+    return BLOCK_ORDER.index(value) if value in BLOCK_ORDER else len(BLOCK_ORDER)
 
 
 def protocol_caption(protocol: str, method: str | None = None, ell_max: int | None = None) -> str:
@@ -146,7 +153,7 @@ def _blocks(table: pd.DataFrame, block: str | None) -> list[tuple[str | None, pd
     if block is None or block not in table.columns:
         return [(None, table)]
     values = list(dict.fromkeys(table[block].astype(str)))
-    order = sorted(values, key=lambda v: BLOCK_ORDER.index(v) if v in BLOCK_ORDER else 99)
+    order = sorted(values, key=block_rank)
     shown = table.drop(columns=block)
     return [(v, shown[table[block].astype(str) == v].reset_index(drop=True)) for v in order]
 
@@ -270,13 +277,6 @@ def load_summary_rows(
     return rows.reset_index(drop=True)
 
 
-def load_summary_row(
-    model: str, path: str | Path, epoch, metrics: Sequence[str], protocol: str | None = None
-) -> pd.Series:
-    """The first row of :func:`load_summary_rows` (the row of an intensity-only summary)."""
-    return load_summary_rows(model, path, epoch, metrics, protocol).iloc[0]
-
-
 def epoch_label(epoch) -> str:
     """Text label of an epoch in summary tables: ``str(epoch)``, or ``none`` for None."""
     return "none" if epoch is None else str(epoch)
@@ -328,8 +328,7 @@ def build_leaderboard(
             entry.update({c: row.get(c, math.nan) for c in ranges})
             entry.update({v: float(row[v]) for v in values})
             if blocked:
-                first = "I" if block == "field" else "TT"
-                entry = {block: str(row.get(block, first)), **entry}
+                entry = {block: str(row.get(block, BLOCK_DEFAULT[block])), **entry}
             out.append(entry)
             if not blocked:
                 break
@@ -339,6 +338,5 @@ def build_leaderboard(
     board = pd.DataFrame(out, columns=[block, *columns])
     for c in ranges:  # multipoles; empty for an intensity-only method's TT row
         board[c] = board[c].astype("Int64")
-    rank = {v: BLOCK_ORDER.index(v) if v in BLOCK_ORDER else len(BLOCK_ORDER) for v in board[block]}
-    order = sorted(range(len(board)), key=lambda i: (rank[board[block][i]], i))
+    order = sorted(range(len(board)), key=lambda i: (block_rank(board[block][i]), i))
     return board.iloc[order].reset_index(drop=True)

@@ -9,7 +9,7 @@ import pandas as pd
 from cmbml.analysis import figures, spectra
 from cmbml.analysis.stages.base import SPECTRUM_KEYS, AnalysisStage
 from cmbml.analysis.stages.summaries import BLOCKS, by_spectrum, metric_columns
-from cmbml.analysis.tables import BLOCK_ORDER, epoch_label
+from cmbml.analysis.tables import block_rank, epoch_label
 
 __all__ = ["AnalysisFigures"]
 
@@ -117,8 +117,7 @@ class AnalysisFigures(AnalysisStage):
                 "ell_binned": spectra.bin_centres(edges),
                 "binned": binned,
                 "sigma": sigma,
-                "ell_min": self.metric_range(key)[0],
-                "ell_max": self.metric_range(key)[1],
+                **dict(zip(("ell_min", "ell_max"), self.metric_range(key), strict=True)),
             }
         return panels
 
@@ -129,10 +128,7 @@ def _wide(rows: pd.DataFrame, block: str) -> tuple[pd.DataFrame, list[str]]:
     metrics = metric_columns(rows)
     if block not in rows:
         return rows, metrics
-    values = sorted(
-        dict.fromkeys(rows[block].astype(str)),
-        key=lambda v: BLOCK_ORDER.index(v) if v in BLOCK_ORDER else len(BLOCK_ORDER),
-    )
+    values = sorted(dict.fromkeys(rows[block].astype(str)), key=block_rank)
     wide = rows.pivot_table(index=["sim", "epoch"], columns=block, values=metrics, sort=False)
     wide.columns = [f"{m} {v}" for m, v in wide.columns]
     columns = [f"{m} {v}" for v in values for m in metrics if f"{m} {v}" in wide.columns]

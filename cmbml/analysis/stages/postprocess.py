@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
-from cmbml.analysis.fields import POLARISED, scored_fields, truth_fields
+from cmbml.analysis.fields import POLARISED, scored_fields, select_fields, truth_fields
 from cmbml.analysis.postprocess import postprocess_map
 from cmbml.analysis.stages.base import AnalysisStage, resolution
 
@@ -62,12 +60,14 @@ class AnalysisPostProcess(AnalysisStage):
                 self._say(fields, wanted, self.path(self.method["prediction"], **where))
             predicted.update(fields)
             pred_pp = postprocess_map(
-                _fields(prediction, fields), mask, resolution=pred_res, **options
+                select_fields(prediction, fields), mask, resolution=pred_res, **options
             )
             self.write("analysis_prediction_pp", pred_pp, split=split, sim=sim, epoch=epoch)
         fields = scored_fields(wanted, tuple(predicted))
         truth_res = resolution(self.option("truth_beam"), "model.analysis.truth_beam")
-        truth_pp = postprocess_map(_fields(truth, fields), mask, resolution=truth_res, **options)
+        truth_pp = postprocess_map(
+            select_fields(truth, fields), mask, resolution=truth_res, **options
+        )
         self.write("analysis_truth_pp", truth_pp, split=split, sim=sim)
 
     def _say(self, fields: tuple[str, ...], wanted: tuple[str, ...], path) -> None:
@@ -86,9 +86,3 @@ class AnalysisPostProcess(AnalysisStage):
             missing,
             ", ".join(wanted),
         )
-
-
-def _fields(maps: np.ndarray, fields: tuple[str, ...]) -> np.ndarray:
-    """The first ``len(fields)`` fields of ``(n_fields, npix)`` maps: ``(npix,)`` for I alone,
-    ``(3, npix)`` for I, Q, U."""
-    return maps[0] if len(fields) == 1 else maps[: len(fields)]

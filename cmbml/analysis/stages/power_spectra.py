@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
 from cmbml.analysis import spectra
-from cmbml.analysis.fields import scored_fields, spectra_of
+from cmbml.analysis.fields import scored_fields, select_fields, spectra_of
 from cmbml.analysis.stages.base import SPECTRUM_KEYS, AnalysisStage
 from cmbml.analysis.tables import epoch_label
 
@@ -70,6 +72,7 @@ class AnalysisPowerSpectra(AnalysisStage):
         table, source = self.read_theory_table(split, sim)
         cosmology = {f"cosmo_{k}": v for k, v in self.read_cosmology(split, sim).items()}
         truth, truth_names = self.read_maps("analysis_truth_pp", split=split, sim=sim)
+        theory = functools.cache(lambda key: spectra.theory_dl(table, lmax, source, spectrum=key))
         rows = []
         for epoch in self.epochs:
             where = dict(split=split, sim=sim, epoch=epoch)
@@ -77,10 +80,9 @@ class AnalysisPowerSpectra(AnalysisStage):
             fields = scored_fields(truth_names, pred_names)
             keys = spectra_of(fields)
             polarised = len(keys) > 1
-            n = len(fields)
             spec = spectra.masked_field_spectra(
-                truth[0] if n == 1 else truth[:n],
-                pred[0] if n == 1 else pred[:n],
+                select_fields(truth, fields),
+                select_fields(pred, fields),
                 weight,
                 lmax=lmax,
                 truth_resolution=truth_res,
@@ -89,17 +91,15 @@ class AnalysisPowerSpectra(AnalysisStage):
             )
             parts = []
             for key in keys:
-                theory = spectra.theory_dl(table, lmax, source, spectrum=key)
-                part = pd.DataFrame({"ell": spec["ell"], "theory": theory, **spec[key]})
-                parts.append(part.assign(spectrum=key) if polarised else part)
+                part = pd.DataFrame({"ell": spec["ell"], "theory": theory(key), **spec[key]})
+                parts.append(part)
                 row = {"sim": sim, "epoch": epoch_label(epoch)}
                 if polarised:
                     row["spectrum"] = key
                 rows.append({**row, **self._metrics(key, part, polarised), **cosmology})
-            out = pd.concat(parts, ignore_index=True)
-            if polarised:
-                out = out[["spectrum", *out.columns[:-1]]]
-            self.write("analysis_spectra", out, **where)
+                if polarised:
+                    part.insert(0, "spectrum", key)
+            self.write("analysis_spectra", pd.concat(parts, ignore_index=True), **where)
         self.write("analysis_ps_metrics", pd.DataFrame(rows), split=split, sim=sim)
 
     def _metrics(self, key: str, part: pd.DataFrame, polarised: bool) -> dict:

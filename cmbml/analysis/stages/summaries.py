@@ -117,7 +117,7 @@ class AnalysisSummaries(AnalysisStage):
         """Per-simulation table, summary CSV, Markdown and LaTeX of one kind of metrics."""
         blocked = block in rows
         if blocked:
-            rows[block] = rows[block].fillna("I" if block == "field" else "TT")
+            rows[block] = rows[block].fillna(tables.BLOCK_DEFAULT[block])
         by = ["epoch", block] if blocked else "epoch"
         summary = tables.summarise(rows, metric_columns(rows), by=by)
         summary.insert(2 if blocked else 1, "protocol", self.protocol)
@@ -182,6 +182,7 @@ class AnalysisSummaries(AnalysisStage):
             mean["ell_max_metrics"] = last
             mean["protocol"] = self.protocol
             frame = pd.DataFrame(mean)
-            out.append(frame.assign(spectrum=key) if polarised else frame)
-        table = pd.concat(out, ignore_index=True)
-        return table[["spectrum", *table.columns[:-1]]] if polarised else table
+            if polarised:
+                frame.insert(0, "spectrum", key)
+            out.append(frame)
+        return pd.concat(out, ignore_index=True)
