@@ -14,6 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from cmbml.core import distributed
+
 __all__ = [
     "DistributedBatchNorm2d",
     "all_sum",
@@ -36,18 +38,11 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
-def _reduce_device() -> torch.device:
-    """Where collective tensors live: the current CUDA device for NCCL, else the CPU."""
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
 def all_sum(values: list[float]) -> list[float]:
     """Sum ``values`` over all processes (float64); identity in a world of 1."""
     if world()[1] == 1:
         return list(values)
-    tensor = torch.tensor(values, dtype=torch.float64, device=_reduce_device())
+    tensor = torch.tensor(values, dtype=torch.float64, device=distributed.collective_device())
     dist.all_reduce(tensor)
     return tensor.cpu().tolist()
 
@@ -56,9 +51,7 @@ def broadcast(value):
     """Rank 0's ``value`` (any picklable object) on every process; identity in a world of 1."""
     if world()[1] == 1:
         return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0, device=_reduce_device())
-    return box[0]
+    return distributed.broadcast(value)
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -99,7 +92,7 @@ class DistributedBatchNorm2d(nn.BatchNorm2d):
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked)
         count = torch.tensor(
-            [x.numel() // x.shape[1]], dtype=torch.float64, device=_reduce_device()
+            [x.numel() // x.shape[1]], dtype=torch.float64, device=distributed.collective_device()
         )
         dist.all_reduce(count)
         n = float(count.item())

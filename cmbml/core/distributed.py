@@ -23,7 +23,14 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 
-__all__ = ["announce", "follow", "launch_rank", "launch_world_size"]
+__all__ = [
+    "announce",
+    "broadcast",
+    "collective_device",
+    "follow",
+    "launch_rank",
+    "launch_world_size",
+]
 
 log = logging.getLogger(__name__)
 TIMEOUT_ENV = "CMBML_DIST_TIMEOUT_MIN"
@@ -79,17 +86,29 @@ def _is_distributed(stage) -> bool:
     return bool(getattr(stage, "distributed", False))
 
 
-def _broadcast_decision(run: bool | None) -> bool:
-    """Rank 0's ``run`` on every rank."""
+def collective_device():
+    """Where the tensors of collective operations live: the current CUDA device for NCCL, else
+    the CPU (a process group must exist)."""
     import torch
     import torch.distributed as dist
 
-    device = None
     if dist.get_backend() == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    box = [run]
-    dist.broadcast_object_list(box, src=0, device=device)
-    return bool(box[0])
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def broadcast(value):
+    """Rank 0's ``value`` (any picklable object) on every rank of the process group."""
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0, device=collective_device())
+    return box[0]
+
+
+def _broadcast_decision(run: bool | None) -> bool:
+    """Rank 0's ``run`` on every rank."""
+    return bool(broadcast(run))
 
 
 def announce(stage, run: bool) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "map_read_options",
     "polarised_detectors",
     "product",
+    "read_channels",
     "read_stokes",
     "seed_for",
     "split_sims",
@@ -180,6 +181,28 @@ def read_stokes(stage: Stage, name: str, indices: list[int], **values: object) -
             f"U), found {1 if maps.ndim == 1 else maps.shape[0]} field(s)"
         )
     return maps[list(indices)]
+
+
+def read_channels(
+    stage: Stage, channels: dict[str, list[int]], **values: object
+) -> dict[tuple[str, int], np.ndarray]:
+    """Observed maps (``obs_map``, uK_CMB) of every (Stokes field, detector) of ``channels``
+    (field -> detectors), each detector's file read once for all the fields it serves.
+
+    Returns
+    -------
+    dict
+        ``(field, detector) -> (npix,)`` map.
+    """
+    wanted: dict[int, list[str]] = {}  # detector -> the fields it is an input of
+    for field, detectors in channels.items():
+        for det in detectors:
+            wanted.setdefault(int(det), []).append(field)
+    maps = {}
+    for det, fields in wanted.items():
+        stokes = read_stokes(stage, "obs_map", [STOKES[f] for f in fields], freq=det, **values)
+        maps.update({(field, det): m for field, m in zip(fields, stokes, strict=True)})
+    return maps
 
 
 def existing_paths(

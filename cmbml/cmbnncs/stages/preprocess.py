@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from cmbml.cmbnncs.layout import sphere_to_plane
-from cmbml.cmbnncs.stages._common import STOKES, CmbnncsStage, product, read_stokes
+from cmbml.cmbnncs.stages._common import (
+    STOKES,
+    CmbnncsStage,
+    product,
+    read_channels,
+    read_stokes,
+)
 from cmbml.core import ConfigError
 
 
@@ -39,15 +45,7 @@ class CmbnncsPreprocess(CmbnncsStage):
             scales[field] = self.read(name, **values)
         channels = {field: [int(det) for det in scales[field]["features"]] for field in fields}
         self._check_detectors(channels["I"])
-        wanted: dict[int, list[str]] = {}  # detector -> the fields it is an input of
-        for field in fields:
-            for det in channels[field]:
-                wanted.setdefault(det, []).append(field)
-        maps = {}
-        for det, det_fields in wanted.items():
-            indices = [STOKES[field] for field in det_fields]
-            stokes = read_stokes(self, "obs_map", indices, split=split, sim=sim, freq=det)
-            maps.update({(field, det): m for field, m in zip(det_fields, stokes, strict=True)})
+        maps = read_channels(self, channels, split=split, sim=sim)
         cmb = read_stokes(
             self, "cmb_map", [STOKES[field] for field in fields], split=split, sim=sim
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from omegaconf import OmegaConf
 
 from cmbml.cmbnncs.scaling import (
@@ -18,6 +20,7 @@ from cmbml.cmbnncs.stages._common import (
     CmbnncsStage,
     polarised_detectors,
     product,
+    read_channels,
     read_stokes,
 )
 from cmbml.core import ConfigError
@@ -92,30 +95,24 @@ class CmbnncsScale(CmbnncsStage):
     def _compute_train_std(self, factors: dict, detectors: dict) -> None:
         """Replace the computed factors of ``factors`` by their values, in place: one pass over
         the Train maps, each file read once for all the fields it serves."""
-        wanted: dict[int, list[str]] = {}  # detector -> fields whose input factor is computed
-        for field, (features, _) in factors.items():
-            if features is None:
-                for det in detectors[field]:
-                    wanted.setdefault(det, []).append(field)
+        channels = {  # field -> detectors whose input factor is computed
+            field: detectors[field] for field, (features, _) in factors.items() if features is None
+        }
         rules = {field: target for field, (_, target) in factors.items() if isinstance(target, str)}
         targets = [  # fields whose Train CMB rms is needed
             field
             for field in factors
             if field in rules or (field == "I" and MATCH_INTENSITY in rules.values())
         ]
-        if not wanted and not targets:
+        if not any(channels.values()) and not targets:
             return
         units = list(self.units())
         if not units:
             raise ConfigError(f"stage '{self.name}': train_std needs Train simulations, found 0")
-        keys = [*((field, det) for det, fields in wanted.items() for field in fields), *targets]
-        moments = {key: RunningMoments() for key in keys}
+        moments: dict = defaultdict(RunningMoments)
         for split, sim in units:
-            for det, fields in wanted.items():
-                indices = [STOKES[field] for field in fields]
-                maps = read_stokes(self, "obs_map", indices, split=split, sim=sim, freq=det)
-                for field, values in zip(fields, maps, strict=True):
-                    moments[field, det].add(values)
+            for key, values in read_channels(self, channels, split=split, sim=sim).items():
+                moments[key].add(values)
             if targets:
                 indices = [STOKES[field] for field in targets]
                 maps = read_stokes(self, "cmb_map", indices, split=split, sim=sim)

@@ -158,9 +158,9 @@ class CmbnncsTrain(CmbnncsStage):
 
         began = time.perf_counter()
         trainer.fit(on_checkpoint=save, on_epoch_end=log_epochs)
-        if ddp.is_main() and start == config.num_epochs:  # finished before an interruption
-            log_epochs(trainer.history)
         if ddp.is_main():
+            if start == config.num_epochs:  # finished before an interruption
+                log_epochs(trainer.history)
             self.log.info(
                 "%s: epochs %d-%d took %.1f s",
                 field,
