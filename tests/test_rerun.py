@@ -6,19 +6,15 @@ One tiny dataset (nside 32, Train 2 / Valid 1 / Test 2, one CMBNNCS epoch) is ma
 """
 
 import filecmp
-import json
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cmbml.core import compose, run_pipeline
+from tests.core.crash_run import run_killed
 
-REPO = Path(__file__).resolve().parents[1]
 DATASET = "CMB_ML_32_demo"
 TINY = [
     "scenario.nside=32",
@@ -116,14 +112,7 @@ def test_run_killed_under_another_noise_config_leaves_no_mixed_dataset(copy, dat
         "nth": 12,  # the third detector of the second Train simulation
         "phase": "renamed",
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.core.crash_run", json.dumps(spec)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_killed(spec, 600)
     ran = _ran(run_pipeline(_cfg(copy, config="config_sims")))
     assert ran["make_noise_model"] == 1 and ran["make_observations"] >= 1
     got, want = _simulation_products(copy), _simulation_products(dataset)

@@ -12,10 +12,25 @@ The kill is a real ``SIGKILL`` of this process: no exception handler, no ``final
 import json
 import os
 import signal
+import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 from cmbml.core import compose, handlers, manifests, run_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def command(spec: dict) -> list[str]:
+    """The command line running this module with ``spec`` (to run with ``cwd=REPO``)."""
+    return [sys.executable, "-m", "tests.core.crash_run", json.dumps(spec)]
+
+
+def run_killed(spec: dict, timeout: float) -> None:
+    """Run ``spec`` in a subprocess and check that it died by its own SIGKILL."""
+    proc = subprocess.run(command(spec), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
 
 def install(match: str, nth: int, phase: str) -> None:

@@ -8,20 +8,16 @@ everything up to date.
 """
 
 import filecmp
-import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cmbml.core import compose, run_pipeline
 from tests.core.conftest import ALL_TOY_STAGES, TOY
+from tests.core.crash_run import run_killed
 
-REPO = Path(__file__).resolve().parents[2]
 DATASET = "CMB_ML_64_demo"
 
 #: (name, kill spec) for runs of config A on an empty dataset.
@@ -66,15 +62,7 @@ def _temporaries(root: Path) -> list[Path]:
 
 
 def _killed_run(root: Path, spec: dict, *extra: str) -> None:
-    payload = {"config": "config_sims", "overrides": _overrides(root, *extra), **spec}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.core.crash_run", json.dumps(payload)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_killed({"config": "config_sims", "overrides": _overrides(root, *extra), **spec}, 300)
 
 
 @pytest.fixture(scope="module")

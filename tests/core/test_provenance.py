@@ -17,8 +17,8 @@ from cmbml.core import ConfigError, compose, run_pipeline
 from cmbml.core.errors import CmbmlError
 from cmbml.core.lock import DatasetLockedError
 from tests.core.conftest import ALL_TOY_STAGES, TOY
+from tests.core.crash_run import REPO, command
 
-REPO = Path(__file__).resolve().parents[2]
 DATASET = "CMB_ML_64_demo"
 
 
@@ -40,7 +40,7 @@ def _subprocess(root: Path, *extra: str) -> subprocess.Popen:
         "nth": 0,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.core.crash_run", json.dumps(payload)],
+        command(payload),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
