@@ -24,7 +24,7 @@ from pathlib import Path
 import healpy as hp
 import numpy as np
 
-__all__ = ["compute_pixel_window", "pixel_window"]
+__all__ = ["compute_pixel_window", "legendre_table", "pixel_window"]
 
 TABLE_PATH = Path(__file__).parent / "data" / "pixel_window.npz"
 TABLE_NSIDES = tuple(2**k for k in range(12))
@@ -65,8 +65,21 @@ def _pair_histogram(nside: int, sub: int, edges: np.ndarray) -> np.ndarray:
     return hist / hist.sum()
 
 
-def _legendre_table(x: np.ndarray, lmax: int) -> np.ndarray:
-    """P_l(x) for l = 0..lmax, shape (lmax + 1, x.size), by Bonnet's recurrence."""
+def legendre_table(x: np.ndarray, lmax: int) -> np.ndarray:
+    """Legendre polynomials by Bonnet's recurrence.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        ``(n,)`` arguments in [-1, 1].
+    lmax : int
+        Maximum degree.
+
+    Returns
+    -------
+    np.ndarray
+        ``(lmax + 1, n)``: ``P_l(x)`` for l = 0 .. lmax.
+    """
     out = np.empty((lmax + 1, x.size))
     out[0] = 1.0
     if lmax > 0:
@@ -96,7 +109,7 @@ def compute_pixel_window(nside: int, lmax: int, subsamples: tuple[int, int] = (8
     pixel_size = np.sqrt(4.0 * np.pi / (12 * nside * nside))
     theta_max = min(np.pi, 3.5 * pixel_size * (1.0 + 2.0 / nside))
     edges = np.linspace(0.0, theta_max, _N_THETA_BINS + 1)
-    legendre = _legendre_table(np.cos(0.5 * (edges[1:] + edges[:-1])), lmax)
+    legendre = legendre_table(np.cos(0.5 * (edges[1:] + edges[:-1])), lmax)
     coarse, fine = (legendre @ _pair_histogram(nside, s, edges) for s in subsamples)
     ratio2 = (subsamples[1] / subsamples[0]) ** 2
     continuum = (ratio2 * fine - coarse) / (ratio2 - 1.0)

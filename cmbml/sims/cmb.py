@@ -29,6 +29,9 @@ from cmbml import sphere
 
 __all__ = [
     "ACCURACY_PRESETS",
+    "CAMB_PARAMS",
+    "INIT_POWER",
+    "SET_COSMOLOGY",
     "SPECTRA",
     "UNLENSED_COLUMNS",
     "camb_accuracy",
@@ -116,8 +119,14 @@ def camb_accuracy(setting=None, lmax: int = 0, map_fields: str = "IQU") -> dict:
     )
 
 
-_SET_COSMOLOGY = {"H0", "cosmomc_theta", "ombh2", "omch2", "tau", "mnu", "omk", "nnu", "YHe"}
-_INIT_POWER = {"As", "ns", "r", "nrun"}
+SET_COSMOLOGY = frozenset(
+    {"H0", "cosmomc_theta", "ombh2", "omch2", "tau", "mnu", "omk", "nnu", "YHe"}
+)
+"""Background parameters :func:`lensed_cls` passes to CAMB's ``set_cosmology``."""
+INIT_POWER = frozenset({"As", "ns", "r", "nrun"})
+"""Primordial-power parameters :func:`lensed_cls` passes to CAMB's ``InitPower.set_params``."""
+CAMB_PARAMS = SET_COSMOLOGY | INIT_POWER
+"""Every CAMB parameter :func:`lensed_cls` accepts."""
 _GLOBAL_ACCURACY = ("AccuracyBoost", "lSampleBoost", "lAccuracyBoost")
 
 
@@ -166,7 +175,7 @@ def _camb_results(params: Mapping[str, float], lmax: int, accuracy, threads: int
     """CAMB results with lensing computed for output up to ``lmax`` (see :func:`lensed_cls`)."""
     import camb
 
-    unknown = sorted(set(params) - _SET_COSMOLOGY - _INIT_POWER)
+    unknown = sorted(set(params) - CAMB_PARAMS)
     if unknown:
         raise ValueError(f"unknown CAMB parameter(s) {unknown}")
     acc = camb_accuracy(accuracy, lmax)
@@ -175,8 +184,8 @@ def _camb_results(params: Mapping[str, float], lmax: int, accuracy, threads: int
     if lens_margin < 0 or lmax < 2:
         raise ValueError(f"need lmax >= 2 and lens_margin >= 0, got {lmax}, {lens_margin}")
     pars = camb.CAMBparams()
-    pars.set_cosmology(**{k: float(v) for k, v in params.items() if k in _SET_COSMOLOGY})
-    pars.InitPower.set_params(**{k: float(v) for k, v in params.items() if k in _INIT_POWER})
+    pars.set_cosmology(**{k: float(v) for k, v in params.items() if k in SET_COSMOLOGY})
+    pars.InitPower.set_params(**{k: float(v) for k, v in params.items() if k in INIT_POWER})
     pars.set_for_lmax(
         lmax, lens_potential_accuracy=lens_potential_accuracy, lens_output_margin=lens_margin
     )

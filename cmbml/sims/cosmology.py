@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cmbml.sims.cmb import CAMB_PARAMS, SET_COSMOLOGY
 from cmbml.sims.healpix_files import require_file
 
 __all__ = [
@@ -87,21 +88,6 @@ WMAP9_TO_CAMB = {
 }
 """WMAP9 chain file name -> CAMB parameter (CMB-ML's choice of parameters)."""
 
-_CAMB_KEYS = {
-    "H0",
-    "cosmomc_theta",
-    "ombh2",
-    "omch2",
-    "tau",
-    "ns",
-    "As",
-    "mnu",
-    "omk",
-    "nnu",
-    "YHe",
-    "r",
-    "nrun",
-}
 _DRAWN_ONLY = {"ln10_10As", "cosmomc_theta_x100", "As_e2tau_x1e9"}
 
 
@@ -265,9 +251,9 @@ def camb_inputs(params: Mapping[str, float], fixed: Mapping[str, float] | None =
         if "tau" not in out:
             raise ValueError("As_e2tau_x1e9 (10^9 A_s e^-2tau) needs tau, drawn or fixed")
         out["As"] = out.pop("As_e2tau_x1e9") * 1e-9 * math.exp(2.0 * out["tau"])
-    unknown = sorted(set(out) - _CAMB_KEYS)
+    unknown = sorted(set(out) - CAMB_PARAMS)
     if unknown:
-        known = sorted(_CAMB_KEYS | _DRAWN_ONLY)
+        known = sorted(CAMB_PARAMS | _DRAWN_ONLY)
         raise ValueError(f"unknown cosmological parameter(s) {unknown}; known: {known}")
     if "H0" in out and "cosmomc_theta" in out:
         raise ValueError("give either H0 or cosmomc_theta (100 theta_MC), not both")
@@ -282,7 +268,7 @@ def derived_h0(params: Mapping[str, float]) -> float:
     """
     import camb
 
-    background = {"cosmomc_theta", "ombh2", "omch2", "omk", "mnu", "nnu", "YHe", "tau"}
+    background = SET_COSMOLOGY - {"H0"}  # H0 is what CAMB solves for
     pars = camb.CAMBparams()
     pars.set_cosmology(**{k: float(v) for k, v in params.items() if k in background})
     return float(pars.H0)

@@ -39,13 +39,14 @@ import numpy as np
 from scipy.special import roots_legendre
 
 from cmbml import sphere
-from cmbml.sims.instrument import T_CMB_K, kcmb_to_krj, kcmb_to_mjysr
+from cmbml.pixwin import legendre_table
+from cmbml.sims.galaxy import require_key
+from cmbml.sims.instrument import H_OVER_K_GHZ, T_CMB_K, kcmb_to_krj, kcmb_to_mjysr
 from cmbml.sims.templates import ComponentTemplate, field_stream, gaussian_alm
 
 __all__ = [
     "KINDS",
     "PointSources",
-    "jy_sr_per_uk_cmb",
     "lognormal_gaussian_cl",
     "make_extragalactic",
     "make_point_sources",
@@ -56,28 +57,16 @@ __all__ = [
 KINDS = ("cib", "tsz", "ksz", "point_sources")
 """Extragalactic component kinds (``kind`` of a ``model.sim.foregrounds.components`` entry)."""
 
-_H_OVER_K_GHZ = 6.62607015e-34 / 1.380649e-23 * 1e9
-
 
 def sz_spectral_function(freq_ghz):
     """Thermal SZ ``dT / (T_CMB y) = x coth(x / 2) - 4``, ``x = h nu / k T_CMB`` (float, array)."""
-    x = _H_OVER_K_GHZ * np.asarray(freq_ghz, dtype=np.float64) / T_CMB_K
+    x = H_OVER_K_GHZ * np.asarray(freq_ghz, dtype=np.float64) / T_CMB_K
     return x / np.tanh(0.5 * x) - 4.0
 
 
-def jy_sr_per_uk_cmb(freq_ghz):
-    """Jy/sr per uK_CMB at ``freq_ghz`` (delta bandpass, ``dB_nu/dT`` at T_CMB)."""
-    return kcmb_to_mjysr(np.asarray(freq_ghz, dtype=np.float64))
-
-
 def _jy_sr_per_uk_rj(freq_ghz):
-    return jy_sr_per_uk_cmb(freq_ghz) / kcmb_to_krj(freq_ghz)
-
-
-def _require(cfg: Mapping, key: str, where: str):
-    if key not in cfg:
-        raise KeyError(f"foreground config {where!r} lacks key {key!r}")
-    return cfg[key]
+    """Jy/sr per uK_RJ at ``freq_ghz`` (delta bandpass; MJy/sr per K of ``kcmb_to_mjysr``)."""
+    return kcmb_to_mjysr(freq_ghz) / kcmb_to_krj(freq_ghz)
 
 
 def _tabulated_shape(shape: Mapping, lmax: int, where: str) -> np.ndarray:
@@ -85,8 +74,8 @@ def _tabulated_shape(shape: Mapping, lmax: int, where: str) -> np.ndarray:
 
     Constant below the first point; the last segment's power law beyond the last one.
     """
-    ell_t = np.asarray(_require(shape, "ell", where), dtype=np.float64)
-    rel = np.asarray(_require(shape, "relative", where), dtype=np.float64)
+    ell_t = np.asarray(require_key(shape, "ell", where), dtype=np.float64)
+    rel = np.asarray(require_key(shape, "relative", where), dtype=np.float64)
     if (
         ell_t.size < 2
         or ell_t.shape != rel.shape
@@ -105,9 +94,9 @@ def _tabulated_shape(shape: Mapping, lmax: int, where: str) -> np.ndarray:
 
 def _cib(name, cfg, nside, lmax, seed) -> list[ComponentTemplate]:
     """One uniform-SED template per population; all fields in one batched synthesis."""
-    freq_ref = float(_require(cfg, "freq_ref_ghz", name))
-    shape = _tabulated_shape(_require(cfg, "cl_shape", name), lmax, f"{name}.cl_shape")
-    pops = _require(cfg, "populations", name)
+    freq_ref = float(require_key(cfg, "freq_ref_ghz", name))
+    shape = _tabulated_shape(require_key(cfg, "cl_shape", name), lmax, f"{name}.cl_shape")
+    pops = require_key(cfg, "populations", name)
     if not pops:
         raise ValueError(f"{name}.populations is empty")
     to_rj2 = _jy_sr_per_uk_rj(freq_ref) ** -2.0
@@ -122,8 +111,8 @@ def _cib(name, cfg, nside, lmax, seed) -> list[ComponentTemplate]:
         alms.append(gaussian_alm(cl * to_rj2, lmax, field_stream(seed, name, pop)))
         params.append(
             {
-                "beta": float(_require(pcfg, "beta", where)),
-                "temperature": float(_require(pcfg, "temperature", where)),
+                "beta": float(require_key(pcfg, "beta", where)),
+                "temperature": float(require_key(pcfg, "temperature", where)),
             }
         )
     maps = sphere.alm2map(np.stack(alms), nside, lmax)
@@ -145,16 +134,6 @@ def _legendre_nodes(n: int):
     return roots_legendre(n)
 
 
-def _legendre(x: np.ndarray, lmax: int):
-    """Yield ``P_l(x)`` for ``l = 0 ... lmax`` (Bonnet's recurrence)."""
-    p_prev, p = np.ones_like(x), x
-    yield p_prev
-    yield p
-    for ell in range(1, lmax):
-        p_prev, p = p, ((2 * ell + 1) * x * p - ell * p_prev) / (ell + 1)
-        yield p
-
-
 def lognormal_gaussian_cl(cl: np.ndarray, mean: float) -> np.ndarray:
     """Spectrum of the Gaussian ``g`` for which ``mean * exp(g - var_g / 2)`` has spectrum ``cl``.
 
@@ -172,21 +151,22 @@ def lognormal_gaussian_cl(cl: np.ndarray, mean: float) -> np.ndarray:
     """
     lmax = cl.size - 1
     x, w = _legendre_nodes(2 * lmax + 2)
+    legendre = legendre_table(x, lmax)  # (lmax + 1, x.size) P_l(x)
     xi = np.zeros_like(x)
-    for ell, p in enumerate(_legendre(x, lmax)):
+    for ell, p in enumerate(legendre):
         xi += (2 * ell + 1) * cl[ell] / (4 * np.pi) * p
     ratio = xi / mean**2
     if ratio.min() <= -1.0:
         raise ValueError("a log-normal field cannot have this spectrum at this mean (xi < -mean^2)")
     weighted = np.log1p(ratio) * w
-    out = np.array([2 * np.pi * (weighted @ p) for p in _legendre(x, lmax)])
+    out = np.array([2 * np.pi * (weighted @ p) for p in legendre])  # row by row, not P @ w
     return np.maximum(out, 0.0)
 
 
 def _tsz(name, cfg, nside, lmax, seed) -> ComponentTemplate:
-    d_1000 = float(_require(cfg, "d_ell_1000", name))
-    ell_cut = float(_require(cfg, "ell_cut", name))
-    mean = float(_require(cfg, "mean_y", name))
+    d_1000 = float(require_key(cfg, "d_ell_1000", name))
+    ell_cut = float(require_key(cfg, "ell_cut", name))
+    mean = float(require_key(cfg, "mean_y", name))
     if d_1000 <= 0 or ell_cut <= 0 or mean <= 0:
         raise ValueError(f"{name}: d_ell_1000, ell_cut and mean_y must be > 0")
     ell = np.arange(lmax + 1, dtype=np.float64)
@@ -204,14 +184,12 @@ def _tsz(name, cfg, nside, lmax, seed) -> ComponentTemplate:
     g = sphere.alm2map(gaussian_alm(cl_g, lmax, field_stream(seed, name, "g")), nside, lmax)
     g -= 0.5 * var_g
     y = mean * np.exp(g)
-    return ComponentTemplate(
-        name=name, law="tsz", freq_ref_ghz=0.0, maps=y[None], kind="tsz", unit="y"
-    )
+    return ComponentTemplate(name=name, law="tsz", freq_ref_ghz=0.0, maps=y[None], kind="tsz")
 
 
 def _ksz(name, cfg, nside, lmax, seed) -> ComponentTemplate:
-    d_3000 = float(_require(cfg, "d_ell_3000", name))
-    slope = float(_require(cfg, "slope", name))
+    d_3000 = float(require_key(cfg, "d_ell_3000", name))
+    slope = float(require_key(cfg, "slope", name))
     ell = np.arange(lmax + 1, dtype=np.float64)
     cl = np.zeros(lmax + 1)
     cl[2:] = 2 * np.pi * d_3000 * (ell[2:] / 3000.0) ** slope / (ell[2:] * (ell[2:] + 1.0))
@@ -222,7 +200,6 @@ def _ksz(name, cfg, nside, lmax, seed) -> ComponentTemplate:
         freq_ref_ghz=0.0,
         maps=sphere.alm2map(alm, nside, lmax)[None],
         kind="ksz",
-        unit="uK_CMB",
     )
 
 
@@ -232,10 +209,10 @@ def number_counts(flux_jy, counts: Mapping):
     ``counts``: ``k_jy1p5_sr`` (K), ``s0_jy`` (S_0), ``slope_faint`` (a), ``slope_bright`` (b).
     """
     s = np.asarray(flux_jy, dtype=np.float64)
-    k = float(_require(counts, "k_jy1p5_sr", "counts"))
-    s0 = float(_require(counts, "s0_jy", "counts"))
-    a = float(_require(counts, "slope_faint", "counts"))
-    b = float(_require(counts, "slope_bright", "counts"))
+    k = float(require_key(counts, "k_jy1p5_sr", "counts"))
+    s0 = float(require_key(counts, "s0_jy", "counts"))
+    a = float(require_key(counts, "slope_faint", "counts"))
+    b = float(require_key(counts, "slope_bright", "counts"))
     x = s / s0
     return 2.0 * k / (x**-a + x**-b) * s**-2.5
 
@@ -281,7 +258,7 @@ class PointSources:
         ratio = float(freq_ghz) / self.freq_ref_ghz
         if self.law == "power_law":
             return self.flux_ref_jy * np.exp(self.params["alpha"] * np.log(ratio))
-        inv_t = _H_OVER_K_GHZ / self.params["temperature"]
+        inv_t = H_OVER_K_GHZ / self.params["temperature"]
         return (
             self.flux_ref_jy
             * np.exp((self.params["beta"] + 3.0) * np.log(ratio))
@@ -295,7 +272,7 @@ class PointSources:
             self._pixels[nside] = hp.vec2pix(nside, *self.vectors.T)
         npix = 12 * nside * nside
         out = np.bincount(self._pixels[nside], self.fluxes(freq_ghz), minlength=npix)
-        out *= 1.0 / (hp.nside2pixarea(nside) * jy_sr_per_uk_cmb(freq_ghz))
+        out *= 1.0 / (hp.nside2pixarea(nside) * kcmb_to_mjysr(float(freq_ghz)))  # Jy/sr per uK_CMB
         return out
 
 
@@ -324,9 +301,9 @@ def make_point_sources(cfg: Mapping, name: str, seed: int) -> PointSources:
         Base seed.
     """
     where = name
-    s_min = float(_require(cfg, "flux_min_jy", where))
-    s_max = float(_require(cfg, "flux_max_jy", where))
-    per_sr, inverse_cdf = _flux_sampler(_require(cfg, "counts", where), s_min, s_max, where)
+    s_min = float(require_key(cfg, "flux_min_jy", where))
+    s_max = float(require_key(cfg, "flux_max_jy", where))
+    per_sr, inverse_cdf = _flux_sampler(require_key(cfg, "counts", where), s_min, s_max, where)
     rng = field_stream(seed, name, "catalogue")
     n = int(rng.poisson(4 * np.pi * per_sr))
     flux = inverse_cdf(rng.random(n))
@@ -334,21 +311,21 @@ def make_point_sources(cfg: Mapping, name: str, seed: int) -> PointSources:
     phi = rng.uniform(0.0, 2 * np.pi, n)
     rho = np.sqrt(1.0 - z * z)
     vectors = np.stack([rho * np.cos(phi), rho * np.sin(phi), z], axis=1)
-    sed = _require(cfg, "sed", where)
-    law = _require(sed, "law", f"{where}.sed")
+    sed = require_key(cfg, "sed", where)
+    law = require_key(sed, "law", f"{where}.sed")
     if law not in _SOURCE_LAWS:
         raise ValueError(f"{where}.sed.law={law!r}: expected one of {sorted(_SOURCE_LAWS)}")
     params = {}
     for pname in _SOURCE_LAWS[law]:
-        spec = _require(sed, pname, f"{where}.sed")
-        mean = float(_require(spec, "mean", f"{where}.sed.{pname}"))
+        spec = require_key(sed, pname, f"{where}.sed")
+        mean = float(require_key(spec, "mean", f"{where}.sed.{pname}"))
         std = float(spec.get("std", 0.0))
         params[pname] = mean + std * field_stream(seed, name, pname).standard_normal(n)
     if "temperature" in params:
         params["temperature"] = np.maximum(params["temperature"], 5.0)
     return PointSources(
         name=name,
-        freq_ref_ghz=float(_require(cfg, "freq_ref_ghz", where)),
+        freq_ref_ghz=float(require_key(cfg, "freq_ref_ghz", where)),
         vectors=vectors,
         flux_ref_jy=flux,
         law=law,

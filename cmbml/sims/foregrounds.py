@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from cmbml.sims.extragalactic import PointSources, make_extragalactic, sz_spectral_function
-from cmbml.sims.instrument import T_CMB_K, kcmb_to_krj
+from cmbml.sims.instrument import H_OVER_K_GHZ, T_CMB_K, kcmb_to_krj
 from cmbml.sims.pysm_presets import PresetForegroundModel, preset_data_files
 from cmbml.sims.templates import ComponentTemplate, make_templates
 
@@ -62,8 +62,6 @@ __all__ = [
 
 T_CMB = T_CMB_K
 """CMB monopole temperature, K."""
-H_OVER_K_GHZ = 6.62607015e-34 / 1.380649e-23 * 1e9
-"""h / k_B in K per GHz."""
 ENGINES = ("numpy", "pysm3")
 _AME_TABLE_PEAK_GHZ = 30.0
 
@@ -387,10 +385,9 @@ def model_from_config(fg_cfg: Mapping, nside_sky: int, seed: int, freqs_ghz=None
     # a component that is off still shapes the ones tracing it (AME follows the dust template)
     traced = {(c.get("template") or {}).get("tracer") for c in enabled.values()}
     galactic = {n: c for n, c in comps.items() if "kind" not in c and (n in enabled or n in traced)}
-    extragalactic = {n: c for n, c in enabled.items() if "kind" in c}
     templates = make_templates(galactic, nside_sky, seed, galaxy=fg_cfg.get("galaxy"))
     templates = {n: t for n, t in templates.items() if n in enabled}
-    extra, sources = make_extragalactic(extragalactic, nside_sky, seed)
+    extra, sources = make_extragalactic(comps, nside_sky, seed)  # skips galactic and disabled
     return ForegroundModel(
         {**templates, **extra},
         engine=fg_cfg.get("engine", "numpy"),

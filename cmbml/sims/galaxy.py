@@ -44,12 +44,34 @@ __all__ = [
     "ordered_polarisation",
     "pixel_lonlat",
     "pixel_vectors",
+    "require_key",
     "structure_shape",
     "unit_vector",
 ]
 
 
-def _require(cfg: Mapping, key: str, where: str):
+def require_key(cfg: Mapping, key: str, where: str):
+    """``cfg[key]``, or a KeyError naming ``key`` and the config section ``where``.
+
+    Parameters
+    ----------
+    cfg : Mapping
+        A section of the foreground config.
+    key : str
+        The required key.
+    where : str
+        Dotted name of the section, for the error message.
+
+    Returns
+    -------
+    object
+        ``cfg[key]``.
+
+    Raises
+    ------
+    KeyError
+        ``key`` is not in ``cfg``.
+    """
     if key not in cfg:
         raise KeyError(f"foreground config {where!r} lacks key {key!r}")
     return cfg[key]
@@ -98,9 +120,9 @@ def structure_shape(nside: int, geometry: Mapping, where: str) -> tuple[np.ndarr
     """
     vec = pixel_vectors(nside)
     centre = unit_vector(
-        float(_require(geometry, "l_deg", where)), float(_require(geometry, "b_deg", where))
+        float(require_key(geometry, "l_deg", where)), float(require_key(geometry, "b_deg", where))
     )
-    radius = np.radians(float(_require(geometry, "radius_deg", where)))
+    radius = np.radians(float(require_key(geometry, "radius_deg", where)))
     if radius <= 0:
         raise ValueError(f"{where}.radius_deg must be > 0, got {np.degrees(radius)}")
     width = np.radians(float(geometry.get("width_deg", 0.0)))
@@ -142,8 +164,8 @@ def galactic_profile(nside: int, template: Mapping, galaxy: Mapping | None = Non
         ``(npix,)`` positive profile in the unit of ``amplitude``.
     """
     galaxy = galaxy or {}
-    amplitude = float(_require(template, "amplitude", "template"))
-    eps = float(_require(template, "disk_epsilon", "template"))
+    amplitude = float(require_key(template, "amplitude", "template"))
+    eps = float(require_key(template, "disk_epsilon", "template"))
     index = float(template.get("slab_index", 1.0))
     boost = float(template.get("center_boost", 0.0))
     sigma_l, sigma_b = (float(w) for w in template.get("center_width_deg", (30.0, 5.0)))

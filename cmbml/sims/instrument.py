@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "H_OVER_K_GHZ",
     "T_CMB_K",
     "Detector",
     "default_detector_table",
@@ -39,6 +40,9 @@ T_CMB_K = 2.7255
 _H = 6.62607015e-34  # Planck constant, J s
 _K_B = 1.380649e-23  # Boltzmann constant, J / K
 _C = 299792458.0  # speed of light, m / s
+
+H_OVER_K_GHZ = _H / _K_B * 1e9
+"""h / k_B in K per GHz."""
 
 _COLUMNS = (
     "band",

@@ -20,6 +20,7 @@ import healpy as hp
 import numpy as np
 
 from cmbml import sphere
+from cmbml.sims.cmb import gaussian_cmb_alm
 from cmbml.sims.healpix_files import downgrade_variance, read_bintable
 from cmbml.sims.instrument import parse_unit, unit_factor
 
@@ -247,8 +248,6 @@ def correlated_noise(
     np.ndarray
         Noise of the shape of ``sigma``, uK_CMB.
     """
-    from cmbml.sims.cmb import gaussian_cmb_alm
-
     sigma = np.asarray(sigma, dtype=np.float64)
     nside = hp.npix2nside(sigma.shape[-1])
     lmax = 3 * nside - 1 if lmax is None else int(lmax)

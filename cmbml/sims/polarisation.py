@@ -86,11 +86,6 @@ def _taper(x: np.ndarray) -> np.ndarray:
     return np.sin(np.clip(x, 0.0, 1.0) * (np.pi / 2)) ** 2
 
 
-def _taper(x: np.ndarray) -> np.ndarray:
-    """0 below 0, 1 above 1, ``sin**2`` in between."""
-    return np.sin(np.clip(x, 0.0, 1.0) * (np.pi / 2)) ** 2
-
-
 def diffuse_window(
     nside: int,
     structures: Mapping | None = None,
@@ -173,12 +168,10 @@ def calibrate_bb_ee(
     nside = hp.npix2nside(qu.shape[-1])
     ell, m = hp.Alm.getlm(lmax)
     weight = np.where(m > 0, 2.0, 1.0)  # sum over m of weight |a_lm|^2 = (2l + 1) C_l
-    iqu = np.zeros((3, qu.shape[-1]))
     for _ in range(iterations):
-        iqu[1:] = qu * window
-        alm = sphere.map2alm(iqu, lmax, pol=True)
-        band_ee = np.bincount(ell, weight * np.abs(alm[1]) ** 2, minlength=lmax + 1)
-        band_bb = np.bincount(ell, weight * np.abs(alm[2]) ** 2, minlength=lmax + 1)
+        eb = sphere.map2alm_spin2(qu * window, lmax)
+        band_ee = np.bincount(ell, weight * np.abs(eb[0]) ** 2, minlength=lmax + 1)
+        band_bb = np.bincount(ell, weight * np.abs(eb[1]) ** 2, minlength=lmax + 1)
         factor = np.ones(lmax + 1)
         for lo in range(ell_min, lmax + 1, width):
             ee, bb = band_ee[lo : lo + width].sum(), band_bb[lo : lo + width].sum()
@@ -186,9 +179,9 @@ def calibrate_bb_ee(
                 factor[lo : lo + width] = np.clip(np.sqrt(ratio * ee / bb), 0.5, 2.0)
         if np.abs(factor - 1.0).max() < tolerance:
             break
-        alm[:2] = 0.0
-        alm[2] = sphere.almxfl(alm[2], factor - 1.0)
-        qu += sphere.alm2map(alm, nside, lmax, pol=True)[1:]
+        eb[0] = 0.0
+        eb[1] = sphere.almxfl(eb[1], factor - 1.0)
+        qu += sphere.alm2map_spin2(eb, nside, lmax)
     return qu
 
 

@@ -48,7 +48,7 @@ import numpy as np
 from scipy.special import zeta
 
 from cmbml import sphere
-from cmbml.sims.galaxy import galactic_profile, ordered_polarisation
+from cmbml.sims.galaxy import galactic_profile, ordered_polarisation, require_key
 from cmbml.sims.polarisation import (
     calibrate_bb_ee,
     cap_fraction,
@@ -69,11 +69,12 @@ LAWS = {
     "mbb": ("beta", "temperature"),
     "power_law": ("beta",),
     "lognormal": ("freq_peak", "width"),
-    "tsz": (),
-    "cmb": (),
 }
-"""SED laws and the spectral parameters each needs (see :mod:`cmbml.sims.foregrounds`); ``tsz``
-(Compton-y maps) and ``cmb`` (maps in uK_CMB) are the extragalactic SZ laws."""
+"""Laws of the galactic templates and the spectral parameters each needs (see
+:mod:`cmbml.sims.foregrounds`, which also has the extragalactic SZ laws ``tsz`` and ``cmb``)."""
+
+_UNITS = {"tsz": "y", "cmb": "uK_CMB"}
+"""Unit of the maps of a law other than uK_RJ."""
 
 
 @dataclass
@@ -85,7 +86,8 @@ class ComponentTemplate:
     name : str
         Component name (``dust``, ``synchrotron``, ...).
     law : str
-        SED law, a key of :data:`LAWS`.
+        SED law: a key of :data:`LAWS`, or ``tsz`` (Compton-y maps) or ``cmb`` (maps in uK_CMB)
+        for the extragalactic SZ components.
     freq_ref_ghz : float
         Reference frequency of ``maps``, GHz.
     maps : np.ndarray
@@ -94,9 +96,6 @@ class ComponentTemplate:
         Spectral parameters: floats (uniform) or ``(npix,)`` maps (spatially varying).
     kind : str
         ``galactic`` or the extragalactic kind (``cib``, ``tsz``, ``ksz``).
-    unit : str
-        Unit of ``maps``: ``uK_RJ`` (laws mbb, power_law, lognormal), ``y`` (Compton
-        parameter, law tsz) or ``uK_CMB`` (law cmb).
     """
 
     name: str
@@ -105,7 +104,12 @@ class ComponentTemplate:
     maps: np.ndarray
     params: dict = field(default_factory=dict)
     kind: str = "galactic"
-    unit: str = "uK_RJ"
+
+    @property
+    def unit(self) -> str:
+        """Unit of ``maps``: ``uK_RJ`` (laws mbb, power_law, lognormal), ``y`` (Compton
+        parameter, law tsz) or ``uK_CMB`` (law cmb)."""
+        return _UNITS.get(self.law, "uK_RJ")
 
     @property
     def nside(self) -> int:
@@ -200,12 +204,6 @@ def _alm(slope, lmax, seed, *keys, ell_min: int = 2) -> np.ndarray:
     return gaussian_alm(power_law_cl(slope, lmax, ell_min), lmax, field_stream(seed, *keys))
 
 
-def _require(cfg: Mapping, key: str, where: str):
-    if key not in cfg:
-        raise KeyError(f"foreground template config {where!r} lacks key {key!r}")
-    return cfg[key]
-
-
 def _envelope(name, tcfg, done, nside, galaxy) -> np.ndarray:
     """Galactic envelope, or ``ratio`` times an earlier component's intensity (``tracer``)."""
     where = f"{name}.template"
@@ -215,23 +213,25 @@ def _envelope(name, tcfg, done, nside, galaxy) -> np.ndarray:
             raise ValueError(
                 f"{where}.tracer={tracer!r} must name a component listed before {name!r}"
             )
-        return float(_require(tcfg, "ratio", where)) * done[tracer].maps[0]
+        return float(require_key(tcfg, "ratio", where)) * done[tracer].maps[0]
     for key in ("amplitude", "disk_epsilon"):
-        _require(tcfg, key, where)
+        require_key(tcfg, key, where)
     return galactic_profile(nside, tcfg, galaxy)
 
 
-def _turbulent_alm(name, pcfg, t_alm, t_slope, lmax, seed, ell_min) -> tuple[np.ndarray, float]:
-    """E, B alm ``(2, nalm)`` of the turbulent field (E partly coherent with ``t_alm``), BB/EE."""
+def _turbulent_alm(name, pcfg, t_alm, cl_t, lmax, seed, ell_min) -> tuple[np.ndarray, float]:
+    """E, B alm ``(2, nalm)`` of the turbulent field (E partly coherent with ``t_alm``), BB/EE.
+
+    ``cl_t`` is the power of ``t_alm`` (both None when the intensity has no fluctuations).
+    """
     where = f"{name}.polarisation"
-    cl_e = power_law_cl(float(_require(pcfg, "cl_slope", where)), lmax, ell_min)
+    cl_e = power_law_cl(float(require_key(pcfg, "cl_slope", where)), lmax, ell_min)
     ratio = float(pcfg.get("bb_ee_ratio", 1.0))
     rho = float(pcfg.get("te_correlation", 0.0))
     if not -1.0 <= rho <= 1.0 or ratio < 0:
         raise ValueError(f"{where}: need -1 <= te_correlation <= 1 and bb_ee_ratio >= 0")
     e_alm = gaussian_alm(cl_e, lmax, field_stream(seed, name, "E"))
     if rho and t_alm is not None:
-        cl_t = power_law_cl(t_slope, lmax, ell_min)
         coupling = np.sqrt(np.divide(cl_e, cl_t, out=np.zeros_like(cl_e), where=cl_t > 0))
         e_alm *= np.sqrt(1.0 - rho**2)
         e_alm += rho * sphere.almxfl(t_alm, coupling)
@@ -244,20 +244,19 @@ def _intensity_and_pol(name, cfg, done, nside, lmax, seed, galaxy):
 
     The log-intensity field and the turbulent spin-2 field share one synthesis (T, E, B slots).
     """
-    tcfg = _require(cfg, "template", name)
-    sigma = float(_require(tcfg, "log_sigma", f"{name}.template"))
-    t_slope = float(tcfg.get("cl_slope", -3.0))
+    tcfg = require_key(cfg, "template", name)
+    sigma = float(require_key(tcfg, "log_sigma", f"{name}.template"))
     ell_min = int(tcfg.get("cl_ell_min", 2))
     if ell_min < 2:
         raise ValueError(f"{name}.template.cl_ell_min must be >= 2, got {ell_min}")
-    t_alm = None
+    t_alm = cl_t = None
     if sigma != 0:
-        t_slope = float(_require(tcfg, "cl_slope", f"{name}.template"))
-        t_alm = _alm(t_slope, lmax, seed, name, "I", ell_min=ell_min)
+        cl_t = power_law_cl(float(require_key(tcfg, "cl_slope", f"{name}.template")), lmax, ell_min)
+        t_alm = gaussian_alm(cl_t, lmax, field_stream(seed, name, "I"))
     pcfg = cfg.get("polarisation")
     g = None
     if pcfg:
-        eb, ratio = _turbulent_alm(name, pcfg, t_alm, t_slope, lmax, seed, ell_min)
+        eb, ratio = _turbulent_alm(name, pcfg, t_alm, cl_t, lmax, seed, ell_min)
         zero = np.zeros(sphere.nalm(lmax), dtype=np.complex128)
         teb = np.concatenate([(zero if t_alm is None else t_alm)[None], eb])
         g, q_t, u_t = sphere.alm2map(teb, nside, lmax, pol=True)
@@ -277,16 +276,16 @@ def _intensity_and_pol(name, cfg, done, nside, lmax, seed, galaxy):
         column = envelope / float(tcfg["amplitude"])
         pol /= np.sqrt(np.maximum(column, 1.0))
     if ordered:
-        field = _require(galaxy or {}, "magnetic_field", "galaxy")
+        field = require_key(galaxy or {}, "magnetic_field", "galaxy")
         q_o, u_o = ordered_polarisation(
             nside,
-            float(_require(field, "l_deg", "galaxy.magnetic_field")),
-            float(_require(field, "b_deg", "galaxy.magnetic_field")),
+            float(require_key(field, "l_deg", "galaxy.magnetic_field")),
+            float(require_key(field, "b_deg", "galaxy.magnetic_field")),
         )
         pol += ordered * (q_o + 1j * u_o)
-    frac_max = float(_require(pcfg, "frac_max", where))
+    frac_max = float(require_key(pcfg, "frac_max", where))
     qu = limit_polarisation(
-        envelope, intensity, pol, float(_require(pcfg, "frac_mean", where)), frac_max
+        envelope, intensity, pol, float(require_key(pcfg, "frac_mean", where)), frac_max
     )
     shapes = (galaxy or {}).get("structures") or {}
     clouds = {n: shapes[n] for n, a in (tcfg.get("structures") or {}).items() if a}
@@ -296,13 +295,13 @@ def _intensity_and_pol(name, cfg, done, nside, lmax, seed, galaxy):
 
 def _parameter(name, pname, pcfg, nside, lmax, seed):
     where = f"{name}.params.{pname}"
-    mean = float(_require(pcfg, "mean", where))
+    mean = float(require_key(pcfg, "mean", where))
     std = float(pcfg.get("std", 0.0))
     if std < 0:
         raise ValueError(f"{where}.std must be >= 0, got {std}")
     if std == 0:
         return mean
-    alm = _alm(float(_require(pcfg, "cl_slope", where)), lmax, seed, name, pname)
+    alm = _alm(float(require_key(pcfg, "cl_slope", where)), lmax, seed, name, pname)
     return mean + std * sphere.alm2map(alm, nside, lmax)
 
 
@@ -350,11 +349,9 @@ def make_templates(
     lmax = 3 * nside // 2 if lmax is None else int(lmax)
     done: dict[str, ComponentTemplate] = {}
     for name, cfg in config.items():
-        law = _require(cfg, "law", name)
-        if law not in ("mbb", "power_law", "lognormal"):
-            raise ValueError(
-                f"{name}.law={law!r}: expected one of ['lognormal', 'mbb', 'power_law']"
-            )
+        law = require_key(cfg, "law", name)
+        if law not in LAWS:
+            raise ValueError(f"{name}.law={law!r}: expected one of {sorted(LAWS)}")
         pcfg = cfg.get("params") or {}
         missing = [p for p in LAWS[law] if p not in pcfg]
         if missing:
@@ -365,7 +362,7 @@ def make_templates(
         done[name] = ComponentTemplate(
             name=name,
             law=law,
-            freq_ref_ghz=float(_require(cfg, "freq_ref_ghz", name)),
+            freq_ref_ghz=float(require_key(cfg, "freq_ref_ghz", name)),
             maps=maps,
             params=params,
         )

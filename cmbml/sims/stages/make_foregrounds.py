@@ -26,6 +26,31 @@ def foreground_config(cfg) -> dict:
     return OmegaConf.to_container(cfg.model.sim.foregrounds, resolve=True)
 
 
+def foreground_model(stage: Stage, fg_cfg: dict, seed: int, freqs_ghz):
+    """The foreground model of ``fg_cfg`` at ``scenario.nside_sky``, its data files declared.
+
+    Parameters
+    ----------
+    stage : Stage
+        The running stage: every file a PySM3 preset reads becomes an input of its unit.
+    fg_cfg : dict
+        ``model.sim.foregrounds`` (:func:`foreground_config`).
+    seed : int
+        Seed of the synthetic templates (:func:`foreground_seed`).
+    freqs_ghz : Sequence[float]
+        Detector frequencies, GHz.
+
+    Returns
+    -------
+    ForegroundModel or PresetForegroundModel
+        As :func:`cmbml.sims.foregrounds.model_from_config`.
+    """
+    model = model_from_config(fg_cfg, int(stage.cfg.scenario.nside_sky), seed, freqs_ghz=freqs_ghz)
+    for path in getattr(model, "files", ()):
+        stage.asset(path, hint=PYSM_HINT)
+    return model
+
+
 class MakeForegrounds(Stage):
     """Generate the foreground sky once per dataset.
 
@@ -58,11 +83,7 @@ class MakeForegrounds(Stage):
         fg_cfg = foreground_config(self.cfg)
         detectors = scenario_detectors(self)
         freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
-        model = model_from_config(
-            fg_cfg, int(scen.nside_sky), foreground_seed(self, None, None), freqs_ghz=freqs
-        )
-        for path in getattr(model, "files", ()):
-            self.asset(path, hint=PYSM_HINT)
+        model = foreground_model(self, fg_cfg, foreground_seed(self, None, None), freqs)
         if isinstance(model, ForegroundModel):
             for t in model.templates:
                 self.write("fg_template", t.maps, name=t.name, options={"unit": t.unit})

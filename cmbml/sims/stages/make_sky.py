@@ -7,10 +7,13 @@ import numpy as np
 from cmbml import sphere
 from cmbml.core import Stage
 from cmbml.sims.cmb import gaussian_cmb_alm, pysm_lensed_cmb_map, spectrum_from_table
-from cmbml.sims.foregrounds import model_from_config
 from cmbml.sims.sky import cmb_truth_map, detector_arrays, foreground_alms, sky_maps
 from cmbml.sims.stages.make_cmb_spectra import cmb_realisation
-from cmbml.sims.stages.make_foregrounds import PYSM_HINT, foreground_config, foreground_seed
+from cmbml.sims.stages.make_foregrounds import (
+    foreground_config,
+    foreground_model,
+    foreground_seed,
+)
 from cmbml.sims.stages.make_instrument import scenario_detectors
 
 _FG_CACHE: dict = {}
@@ -64,11 +67,7 @@ class MakeSky(Stage):
             alm = gaussian_cmb_alm(cls, lmax, self.rng(split, sim, "cmb"), pol=any_pol)
         self.write("cmb_map", _squeeze(cmb_truth_map(alm, nside, lmax)), split=split, sim=sim)
         if fg_cfg.get("vary_per_sim"):
-            model = model_from_config(
-                fg_cfg, int(scen.nside_sky), foreground_seed(self, split, sim), freqs_ghz=freqs
-            )
-            for path in getattr(model, "files", ()):
-                self.asset(path, hint=PYSM_HINT)
+            model = foreground_model(self, fg_cfg, foreground_seed(self, split, sim), freqs)
             fg_alms = foreground_alms(model, freqs, pol, lmax, max_batch_bytes=batch)
             maps = sky_maps(alm, fwhm, pol, nside, lmax, fg_alms=fg_alms, max_batch_bytes=batch)
         else:
