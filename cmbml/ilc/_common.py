@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import healpy as hp
 import numpy as np
 
+from cmbml.ilc.weights import mixing_matrix
 from cmbml.ilc.windows import channels_in_use
-from cmbml.sphere import alm2map, alm2map_spin2
+from cmbml.sphere import alm2map, alm2map_spin2, map2alm, map2alm_spin2
 
 _SIGMA_PER_FWHM_RAD = np.radians(1.0 / 60.0) / np.sqrt(8.0 * np.log(2.0))
 
@@ -50,6 +52,83 @@ def check_polarised(polarised, n_freq: int) -> np.ndarray:
     if not pol.any():
         raise ValueError("polarised: no channel has Q, U maps")
     return np.flatnonzero(pol)
+
+
+def field_groups(
+    maps: np.ndarray, pol: np.ndarray | None, sed=None, deproject=None, deproject_pol=None
+) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+    """The fields of an ILC grouped by the channels they share, with their mixing matrices.
+
+    A generator: each group's mixing matrix is built (and may raise) when it is reached, so a
+    caller that checks each group before taking the next reports the first bad group.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        Checked maps (:func:`check_maps`): ``(n_freq, npix)`` I, ``(n_freq, 3, npix)`` I, Q, U
+        or ``(n_freq, 2, npix)`` Q, U.
+    pol : np.ndarray or None
+        ``(n_pol,)`` indices of the polarised channels (:func:`check_polarised`); None for
+        intensity maps.
+    sed, deproject, deproject_pol
+        As for :func:`cmbml.ilc.needlet_ilc`: preserved SED ``(n_freq,)``, SEDs
+        ``(n_deproj, n_freq)`` nulled in T and (if ``deproject_pol`` is None) in E and B.
+
+    Yields
+    ------
+    (str, int, np.ndarray, np.ndarray)
+        ``(labels, spin, channels, mixing)`` per group: ``("T", 0, arange(n_freq), A)`` with
+        I maps, ``("EB", 2, pol, A_pol)`` with Q, U maps; ``channels`` ``(n_ch,)`` are increasing
+        indices of the input maps and ``mixing`` ``(n_ch, n_comp)`` their rows of the mixing
+        matrix (:func:`cmbml.ilc.mixing_matrix`).
+    """
+    n_freq = maps.shape[0]
+    if maps.ndim == 2 or maps.shape[1] == 3:
+        channels = np.arange(n_freq)
+        yield "T", 0, channels, mixing_matrix(n_freq, sed, deproject)[channels]
+    if pol is not None:
+        dep = deproject if deproject_pol is None else deproject_pol
+        yield "EB", 2, pol, mixing_matrix(n_freq, sed, dep)[pol]
+
+
+def field_alm(
+    maps: np.ndarray, spin: int, channels: np.ndarray, lmax: int, niter: int, weight=None
+) -> np.ndarray:
+    """alm of the T (spin 0) or the E and B (spin 2) fields of some channels.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        Checked maps in uK_CMB: ``(n_freq, npix)`` I, ``(n_freq, 3, npix)`` I, Q, U or
+        ``(n_freq, 2, npix)`` Q, U (spin 2 needs Q, U).
+    spin : {0, 2}
+        0: analysis of the intensity; 2: spin-2 analysis of Q, U.
+    channels : np.ndarray
+        ``(n_ch,)`` indices of the channels (``arange(n_freq)``: the maps are not copied).
+    lmax : int
+        Maximum multipole.
+    niter : int
+        Iterations of the analysis.
+    weight : np.ndarray or None
+        ``(npix,)`` multiplying the maps before the analysis (e.g. a mask).
+
+    Returns
+    -------
+    np.ndarray
+        complex128 ``(1, n_ch, nalm(lmax))`` T alm or ``(2, n_ch, nalm(lmax))`` E, B alm, in
+        uK_CMB.
+    """
+    if spin == 0:
+        x = maps if maps.ndim == 2 else maps[:, 0]
+    else:
+        x = maps[:, -2:]
+    if not np.array_equal(channels, np.arange(x.shape[0])):
+        x = x[channels]
+    if weight is not None:
+        x = x * weight
+    if spin == 0:
+        return map2alm(x, lmax, niter=niter)[None]
+    return np.swapaxes(map2alm_spin2(x, lmax, niter=niter), 0, 1)
 
 
 def usable_channels(windows, beams, beam_criterion, mixing, channels, describe) -> np.ndarray:

@@ -9,13 +9,15 @@ from cmbml.ilc._common import (
     check_maps,
     check_mask,
     check_polarised,
+    field_alm,
+    field_groups,
     rebeam,
     synthesise,
     usable_channels,
 )
-from cmbml.ilc.weights import ilc_weights, mixing_matrix, pair_indices
+from cmbml.ilc.weights import ilc_weights, pair_indices
 from cmbml.ilc.windows import tophat_windows
-from cmbml.sphere import almxfl, map2alm, map2alm_spin2
+from cmbml.sphere import almxfl
 
 __all__ = ["harmonic_bin_edges", "harmonic_covariance", "harmonic_ilc"]
 
@@ -148,14 +150,8 @@ def harmonic_ilc(
         raise ValueError(f"lmax={lmax} must be in [1, 3 nside - 1 = {3 * nside - 1}]")
     edges = harmonic_bin_edges(bin_size, lmax)
     n_freq = maps.shape[0]
-    groups = []  # fields that share their channels: (labels, spin, channels, deprojected SEDs)
-    if maps.ndim == 2 or maps.shape[1] == 3:
-        groups.append(("T", 0, np.arange(n_freq), deproject))
-    if pol is not None:
-        groups.append(("EB", 2, pol, deproject if deproject_pol is None else deproject_pol))
     fields = []  # checked before any transform
-    for labels, spin, channels, dep in groups:
-        mixing = mixing_matrix(n_freq, sed, dep)[channels]
+    for labels, spin, channels, mixing in field_groups(maps, pol, sed, deproject, deproject_pol):
         use = usable_channels(
             tophat_windows(edges),
             beams[channels],
@@ -170,21 +166,12 @@ def harmonic_ilc(
     out_alm, weights = [], {}
     for labels, spin, channels, mixing, use in fields:
         transfer = rebeam(beams[channels], output_fwhm_arcmin, lmax, spin=spin)
-        if spin == 0:
-            intensity = maps if maps.ndim == 2 else maps[:, 0]
-            alm = almxfl(map2alm(intensity, lmax, niter=niter), transfer)[None]
-            if mask is not None:
-                cov_alm = almxfl(map2alm(intensity * mask, lmax, niter=niter), transfer)[None]
-        else:
-            qu = maps[channels, -2:]
-            alm = almxfl(np.swapaxes(map2alm_spin2(qu, lmax, niter=niter), 0, 1), transfer)
-            if mask is not None:
-                cov_alm = np.swapaxes(map2alm_spin2(qu * mask, lmax, niter=niter), 0, 1)
-                cov_alm = almxfl(cov_alm, transfer)
-        field_alm, field_weights = _hilc_fields(
-            alm, alm if mask is None else cov_alm, lmax, edges, use, mixing
-        )
-        out_alm.append(field_alm)
+        alm = almxfl(field_alm(maps, spin, channels, lmax, niter), transfer)
+        cov_alm = alm
+        if mask is not None:
+            cov_alm = almxfl(field_alm(maps, spin, channels, lmax, niter, weight=mask), transfer)
+        combined, field_weights = _hilc_fields(alm, cov_alm, lmax, edges, use, mixing)
+        out_alm.append(combined)
         for label, w in zip(labels, field_weights, strict=True):
             weights[label] = np.zeros((edges.size - 1, n_freq))
             weights[label][:, channels] = w

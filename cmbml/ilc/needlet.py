@@ -27,13 +27,15 @@ from cmbml.ilc._common import (
     check_maps,
     check_mask,
     check_polarised,
+    field_alm,
+    field_groups,
     rebeam,
     synthesise,
     truncate_alm,
     usable_channels,
 )
 from cmbml.ilc.covariance import ilc_bias_fwhm, local_covariance
-from cmbml.ilc.weights import ilc_weights_from_pairs, mixing_matrix
+from cmbml.ilc.weights import ilc_weights_from_pairs
 from cmbml.ilc.windows import (
     cosine_needlet_windows,
     gaussian_needlet_windows,
@@ -41,7 +43,7 @@ from cmbml.ilc.windows import (
     window_ell_f,
     window_support,
 )
-from cmbml.sphere import alm2map, almxfl, map2alm, map2alm_spin2, nalm
+from cmbml.sphere import alm2map, almxfl, map2alm, nalm
 
 __all__ = ["ScaleWeights", "apply_needlet_weights", "needlet_ilc", "needlet_windows"]
 
@@ -168,10 +170,28 @@ class _Group:
         return cls(labels, spin, channels, beams, mixing, use)
 
 
-def _needlet_fields(alm: np.ndarray, group: _Group, setup: _Setup):
-    """NILC of the fields of ``group``, from their ``(n_fields, n_ch, nalm(lmax))`` alm.
+def _needlet_fields(alm: np.ndarray, group: _Group, setup: _Setup, keep_weights: bool):
+    """NILC of the fields of ``group``.
 
-    Returns the ``(n_fields, nalm(lmax))`` output alm and ``{label: list of ScaleWeights}``.
+    Parameters
+    ----------
+    alm : np.ndarray
+        ``(n_fields, n_ch, nalm(lmax))`` alm of the group's fields and channels, uK_CMB at
+        the channel beams.
+    group : _Group
+        The fields (T, or E and B), their channels and constraints.
+    setup : _Setup
+        Windows, resolutions and options shared by every field.
+    keep_weights : bool
+        Keep each scale's :class:`ScaleWeights` (its ``(n_used, npix_j)`` weights stay in
+        memory); otherwise the lists are empty.
+
+    Returns
+    -------
+    out_alm : np.ndarray
+        ``(n_fields, nalm(lmax))`` complex128 output alm, uK_CMB at the output beam.
+    scales : dict
+        ``{label: list of ScaleWeights}``, one per scale if ``keep_weights`` (else empty).
     """
     windows, lmax, mixing = setup.windows, setup.lmax, group.mixing
     n_comp = mixing.shape[1]
@@ -202,9 +222,11 @@ def _needlet_fields(alm: np.ndarray, group: _Group, setup: _Setup):
             weights = ilc_weights_from_pairs(cov, mixing[used])
             del cov
             combined[k] = np.einsum("ap,ap->p", weights, x[k])
-            scales[label].append(
-                ScaleWeights(window, nside_j, lmax_j, group.channels[used], fwhm, weights)
-            )
+            if keep_weights:
+                scales[label].append(
+                    ScaleWeights(window, nside_j, lmax_j, group.channels[used], fwhm, weights)
+                )
+            del weights
         del x
         _add_synthesis(out_alm, lmax, combined, window, lmax_j, setup.niter)
     return out_alm, scales
@@ -295,36 +317,28 @@ def needlet_ilc(
     lmax = windows.shape[1] - 1
     if lmax > 3 * nside - 1:
         raise ValueError(f"lmax={lmax} exceeds 3 nside - 1 = {3 * nside - 1} for nside {nside}")
+    support = window_support(windows)
     setup = _Setup(
         windows=windows,
-        nsides=scale_nsides(
-            window_ell_f(windows, beam_criterion or 1e-3), window_support(windows), nside
-        ),
-        support=window_support(windows),
+        nsides=scale_nsides(window_ell_f(windows, beam_criterion or 1e-3), support, nside),
+        support=support,
         output_fwhm_arcmin=output_fwhm_arcmin,
         beam_criterion=beam_criterion,
         ilc_bias_tol=ilc_bias_tol,
         mask=mask,
         niter=niter,
     )
-    n_freq = maps.shape[0]
-    groups = []
-    if maps.ndim == 2 or maps.shape[1] == 3:
-        mixing = mixing_matrix(n_freq, sed, deproject)
-        groups.append(_Group.checked("T", 0, np.arange(n_freq), beams, mixing, setup))
-    if pol is not None:
-        dep = deproject if deproject_pol is None else deproject_pol
-        mixing = mixing_matrix(n_freq, sed, dep)[pol]
-        groups.append(_Group.checked("EB", 2, pol, beams[pol], mixing, setup))
+    groups = [  # checked before any transform
+        _Group.checked(labels, spin, channels, beams[channels], mixing, setup)
+        for labels, spin, channels, mixing in field_groups(maps, pol, sed, deproject, deproject_pol)
+    ]
     out_alm, scales = [], {}
     for group in groups:
-        if group.spin == 0:
-            alm = map2alm(maps if maps.ndim == 2 else maps[:, 0], lmax, niter=niter)[None]
-        else:
-            alm = np.swapaxes(map2alm_spin2(maps[pol, -2:], lmax, niter=niter), 0, 1)
-        field_alm, field_scales = _needlet_fields(alm, group, setup)
-        out_alm.append(field_alm)
-        scales.update(field_scales)
+        alm = field_alm(maps, group.spin, group.channels, lmax, niter)
+        group_alm, group_scales = _needlet_fields(alm, group, setup, return_weights)
+        del alm
+        out_alm.append(group_alm)
+        scales.update(group_scales)
     out = synthesise(np.concatenate(out_alm), nside, lmax)
     if not return_weights:
         return out
@@ -371,18 +385,20 @@ def apply_needlet_weights(
             raise ValueError(
                 f"weights refer to channel {n_used_max - 1}, maps have {maps.shape[0]}"
             )
-    alm = {}
-    if "T" in wanted:
-        alm["T"] = map2alm(maps if maps.ndim == 2 else maps[:, 0], lmax, niter=niter)
-    if "E" in wanted:
-        alm["E"], alm["B"] = np.swapaxes(map2alm_spin2(maps[:, -2:], lmax, niter=niter), 0, 1)
     out_alm = np.zeros((len(wanted), nalm(lmax)), dtype=np.complex128)
-    for k, field in enumerate(wanted):
-        transfer = rebeam(beams, output_fwhm_arcmin, lmax, spin=0 if field == "T" else 2)
-        for s in by_field[field]:
-            x = _scale_maps(
-                alm[field][s.channels], transfer[s.channels], s.window, lmax, s.lmax, s.nside
-            )
-            combined = np.einsum("ap,ap->p", s.weights, x)
-            _add_synthesis(out_alm[k], lmax, combined, s.window, s.lmax, niter)
+    for labels, spin in [("T", 0), ("EB", 2)]:
+        if labels[0] not in wanted:
+            continue
+        # only the channels that some scale of these fields uses are transformed
+        channels = np.unique(np.concatenate([s.channels for f in labels for s in by_field[f]]))
+        alm = field_alm(maps, spin, channels, lmax, niter)
+        transfer = rebeam(beams[channels], output_fwhm_arcmin, lmax, spin=spin)
+        for label, label_alm in zip(labels, alm, strict=True):
+            k = wanted.index(label)
+            for s in by_field[label]:
+                rows = np.searchsorted(channels, s.channels)
+                x = _scale_maps(label_alm[rows], transfer[rows], s.window, lmax, s.lmax, s.nside)
+                combined = np.einsum("ap,ap->p", s.weights, x)
+                _add_synthesis(out_alm[k], lmax, combined, s.window, s.lmax, niter)
+        del alm
     return synthesise(out_alm, nside, lmax)

@@ -118,19 +118,11 @@ class PyilcPredict(Stage):
         self.write("pyilc_cmb_map_pred", ilc(maps, beams, **kwargs), split=split, sim=sim)
 
     def _read_maps(self, split, sim, bands, polarised, nside) -> np.ndarray:
-        """``(n_det, npix)`` intensity, or ``(n_det, 3, npix)`` I, Q, U (Q, U zero if absent)."""
+        """``(n_det, npix)`` I or ``(n_det, 3, npix)`` I, Q, U (Q, U zero if absent), uK_CMB."""
         options = {"nside": nside, "unit": "uK_CMB"}
-        if polarised is None:
-            return np.stack(
-                [
-                    self.read(
-                        "obs_map", split=split, sim=sim, freq=band, options=options | {"field": 0}
-                    )
-                    for band in bands
-                ]
-            )
-        maps = np.zeros((len(bands), 3, 12 * nside**2))
-        for k, (band, pol) in enumerate(zip(bands, polarised, strict=True)):
+        has_pol = [False] * len(bands) if polarised is None else polarised
+        maps = np.zeros((len(bands), 1 if polarised is None else 3, 12 * nside**2))
+        for k, (band, pol) in enumerate(zip(bands, has_pol, strict=True)):
             fields = {} if pol else {"field": 0}
             data = self.read("obs_map", split=split, sim=sim, freq=band, options=options | fields)
             if pol and data.shape[0] != 3:
@@ -139,7 +131,7 @@ class PyilcPredict(Stage):
                     f"maps ({band} GHz has Q, U in the instrument table), found shape {data.shape}"
                 )
             maps[k, : 3 if pol else 1] = data
-        return maps
+        return maps[:, 0] if polarised is None else maps
 
     def _detectors(
         self, model: dict
@@ -171,10 +163,8 @@ class PyilcPredict(Stage):
     def _polarised(self, rows, path) -> np.ndarray | None:
         """``(n_det,)`` whether each detector has Q, U (``has_pol`` column), for IQU scenarios."""
         map_fields = str(self.cfg.scenario.map_fields)
-        if map_fields == "I":
+        if map_fields == "I":  # else "IQU" (validate_config allows no other value)
             return None
-        if map_fields != "IQU":
-            raise ConfigError(f"scenario.map_fields must be 'I' or 'IQU', got {map_fields!r}")
         if "has_pol" not in rows.columns:
             raise BadInputError(
                 f"{path}: no 'has_pol' column (1 for detectors with Q, U), needed with "
