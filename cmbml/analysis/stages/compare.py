@@ -126,9 +126,8 @@ class AnalysisCompare(Stage):
 
     def _method_file(self, model: str, path: Path) -> Path:
         """``path`` of method ``model``, recorded as read; a missing one names the method."""
-        if not Path(path).is_file():
-            raise FileNotFoundError(
-                f"no result for method '{model}': {path} does not exist (run that method's "
-                "analysis first, or fix its working dir or epoch in model.analysis.compare)"
-            )
-        return self.asset(path)
+        return self.asset(
+            path,
+            hint=f"no result for method '{model}' (run that method's analysis first, or fix its "
+            "working dir or epoch in model.analysis.compare)",
+        )
