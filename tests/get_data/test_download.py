@@ -39,6 +39,18 @@ def make_tar_gz(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def serve_record(file_server, key: str, data: bytes, box_id: str = "0", token: str = "t") -> dict:
+    """Serve ``data`` as ``<key>.tar.gz`` and return its entry of a CMB-ML upload-records file."""
+    file_server.put(f"{key}.tar.gz", data)
+    return {
+        "tar_size": len(data),
+        "archive_sha1": hashlib.sha1(data).hexdigest(),
+        "file_name": f"{key}.tar.gz",
+        "box_id": box_id,
+        "token": token,
+    }
+
+
 @pytest.mark.parametrize("algorithm", ["sha256", "sha1", "md5"])
 def test_full_download_checksum_ok(file_server, tmp_path, algorithm):
     data = payload(300_000)

@@ -10,7 +10,6 @@ wmap_params.yaml``; no detector table, no mask, no cmb_spectrum.csv. The mask is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from cmbml.core import compose, run_pipeline
 from tests.sims.planck_files import write_planck_bintable
 
 from .conftest import serve
-from .test_download import make_tar_gz
+from .test_download import make_tar_gz, serve_record
 from .test_scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,15 +116,7 @@ def _publish(tmp_path: Path, file_server) -> Path:
                 if p.is_file()
             }
             key = f"{split}_sim{sim:04d}"
-            data = make_tar_gz(members)
-            file_server.put(f"{key}.tar.gz", data)
-            records[key] = {
-                "tar_size": len(data),
-                "archive_sha1": hashlib.sha1(data).hexdigest(),
-                "file_name": f"{key}.tar.gz",
-                "box_id": "0",
-                "token": "t",
-            }
+            records[key] = serve_record(file_server, key, make_tar_gz(members))
     path = tmp_path / f"upload_records_CMB-ML_{NSIDE}_1450.json"
     path.write_text(json.dumps(records, indent=2))
     return path

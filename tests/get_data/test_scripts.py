@@ -14,7 +14,7 @@ import pytest
 
 from cmbml.download import load_manifest
 
-from .test_download import make_tar_gz, payload
+from .test_download import make_tar_gz, payload, serve_record
 
 GET_DATA = Path(__file__).resolve().parents[2] / "get_data"
 
@@ -102,24 +102,9 @@ def test_get_dataset(file_server, tmp_path):
     for split, n in (("Train", 3), ("Test", 2)):
         for sim in range(n):
             key = f"{split}_sim{sim:04d}"
-            data = _sim_archive(split, sim)
-            file_server.put(f"{key}.tar.gz", data)
-            records[key] = {
-                "tar_size": len(data),
-                "archive_sha1": hashlib.sha1(data).hexdigest(),
-                "file_name": f"{key}.tar.gz",
-                "box_id": "0",
-                "token": "unused",
-            }
+            records[key] = serve_record(file_server, key, _sim_archive(split, sim), token="unused")
     logs = make_tar_gz({"Logs/run.log": b"log\n"})
-    file_server.put("Logs.tar.gz", logs)
-    records["Logs"] = {
-        "tar_size": len(logs),
-        "archive_sha1": hashlib.sha1(logs).hexdigest(),
-        "file_name": "Logs.tar.gz",
-        "box_id": "1",
-        "token": "x",
-    }
+    records["Logs"] = serve_record(file_server, "Logs", logs, box_id="1", token="x")
     records["Test_sim0001"]["archive_sha1"] = "0" * 40  # corrupt record: must not be fetched
     file_server.put("upload_records_CMB-ML_128_1450.json", json.dumps(records).encode())
     dest = tmp_path / "CMB_ML_128_1450"

@@ -146,3 +146,8 @@ def make_pol_sky(
     out["truth"] = teb_beamed(cmb_alm, output_fwhm_arcmin, nside, lmax)[0]
     out["cmb_alm"] = cmb_alm
     return out
+
+
+def rms(x):
+    """Root mean square of an array."""
+    return float(np.sqrt(np.mean(x**2)))

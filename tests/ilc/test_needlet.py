@@ -14,7 +14,7 @@ from cmbml.ilc import (
     synchrotron_sed,
 )
 
-from .sky import make_sky
+from .sky import make_sky, rms
 
 NSIDE = 32
 LMAX = 64  # 2 nside: band-limited maps are analysed exactly (to ~1e-10) with a few iterations
@@ -22,10 +22,6 @@ ELLPEAKS = [16, 32, 48, LMAX + 1]
 FREQS = [70.4, 100.89, 142.876, 221.156, 357.5]
 BEAMS = [60.0, 50.0, 40.0, 35.0, 30.0]
 OUT_FWHM = 40.0
-
-
-def rms(x):
-    return float(np.sqrt(np.mean(x**2)))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pytest
 
 from cmbml.ilc import apply_needlet_weights, dust_sed, needlet_ilc, synchrotron_sed
 
-from .sky import make_pol_sky
+from .sky import make_pol_sky, rms
 
 NSIDE = 32
 LMAX = 64
@@ -15,10 +15,6 @@ FREQS = [44.1, 70.4, 100.89, 142.876, 221.156, 357.5, 555.2]
 BEAMS = [65.0, 55.0, 50.0, 40.0, 35.0, 30.0, 28.0]
 POLARISED = np.array([True] * 6 + [False])
 OUT_FWHM = 40.0
-
-
-def rms(x):
-    return float(np.sqrt(np.mean(x**2)))
 
 
 @pytest.mark.parametrize(
