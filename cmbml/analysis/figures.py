@@ -98,21 +98,24 @@ def plot_maps(
             f"maps must be single maps of equal size, got {truth.shape}, {prediction.shape}"
         )
     good = np.ones(truth.size, bool) if mask is None else np.asarray(mask) > 0
-    diff = prediction - truth
-    limit = float(np.percentile(np.abs(truth[good]), 99.5)) or 1.0
-    diff_limit = float(np.percentile(np.abs(diff[good]), 99.5)) or 1.0
     fig = Figure(figsize=(15, 4.2), layout="constrained")
-    axes = fig.subplots(1, 3)
-    panels = [
-        (truth, limit, "Truth"),
-        (prediction, limit, "Prediction"),
-        (diff, diff_limit, "Prediction - truth"),
-    ]
-    for ax, (m, lim, name) in zip(axes, panels, strict=True):
-        _map_panel(fig, ax, _mollweide(m, good, xsize), lim, name, unit)
+    labels = ("Truth", "Prediction", "Prediction - truth")
+    _map_row(fig, fig.subplots(1, 3), truth, prediction, good, labels, unit, xsize)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _map_row(fig, axes, truth, prediction, good, labels, unit, xsize) -> None:
+    """Truth, prediction and difference in three ``axes``: truth and prediction share a colour
+    scale (99.5th percentile of the truth's absolute value on ``good`` pixels), the difference
+    has its own; ``labels`` are the three panel titles."""
+    diff = prediction - truth
+    limit = float(np.percentile(np.abs(truth[good]), 99.5)) or 1.0
+    diff_limit = float(np.percentile(np.abs(diff[good]), 99.5)) or 1.0
+    panels = zip(axes, (truth, prediction, diff), (limit, limit, diff_limit), labels, strict=True)
+    for ax, m, lim, label in panels:
+        _map_panel(fig, ax, _mollweide(m, good, xsize), lim, label, unit)
 
 
 def plot_pol_maps(
@@ -149,17 +152,8 @@ def plot_pol_maps(
     fig = Figure(figsize=(15, 8.0), layout="constrained")
     axes = fig.subplots(2, 3)
     for row, name in enumerate(("Q", "U")):
-        t, p = truth[row], prediction[row]
-        diff = p - t
-        limit = float(np.percentile(np.abs(t[good]), 99.5)) or 1.0
-        diff_limit = float(np.percentile(np.abs(diff[good]), 99.5)) or 1.0
-        panels = [
-            (t, limit, f"{name} truth"),
-            (p, limit, f"{name} prediction"),
-            (diff, diff_limit, f"{name} prediction - truth"),
-        ]
-        for ax, (m, lim, label) in zip(axes[row], panels, strict=True):
-            _map_panel(fig, ax, _mollweide(m, good, xsize), lim, label, unit)
+        labels = (f"{name} truth", f"{name} prediction", f"{name} prediction - truth")
+        _map_row(fig, axes[row], truth[row], prediction[row], good, labels, unit, xsize)
     if title:
         fig.suptitle(title)
     return fig

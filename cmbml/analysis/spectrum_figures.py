@@ -51,6 +51,30 @@ def _shade_beyond(
             ax.axvspan(0, ell_min - 0.5, color="0.92", zorder=0, label=label)
 
 
+_BAND = {"color": "0.7", "alpha": 0.6, "step": "mid"}
+"""Style of the theory's cosmic-variance band."""
+_RATIO_ABOVE = 5.0
+"""Fractional residuals beyond this (on scored multipoles) are drawn as ratios on a log axis."""
+
+
+def _needs_ratio_axis(fractions: Sequence[np.ndarray], keeps: Sequence[np.ndarray]) -> bool:
+    """Whether a fractional residual exceeds :data:`_RATIO_ABOVE` on its scored multipoles."""
+    kept = np.concatenate([np.abs(f[k]) for f, k in zip(fractions, keeps, strict=True)])
+    return kept[np.isfinite(kept)].size > 0 and np.nanmax(kept) > _RATIO_ABOVE
+
+
+def _relative_band(ax, x: np.ndarray, rel_sigma: np.ndarray, *, ratio: bool) -> None:
+    """The theory's +-1 sigma band with its reference line: around 1 on a log ratio axis, around
+    0 otherwise."""
+    if ratio:
+        ax.set_yscale("log")
+        ax.fill_between(x, np.clip(1 - rel_sigma, 1e-3, None), 1 + rel_sigma, **_BAND)
+        ax.axhline(1.0, color="k", lw=0.8)
+    else:
+        ax.fill_between(x, -rel_sigma, rel_sigma, **_BAND)
+        ax.axhline(0.0, color="k", lw=0.8)
+
+
 def _spectrum_panels(
     top,
     bottom,
@@ -76,15 +100,14 @@ def _spectrum_panels(
     )
     sigma_binned = np.asarray(sigma_binned, dtype=np.float64)
     keep = _in_range(ell_binned, ell_max, ell_min)
-    band = {"color": "0.7", "alpha": 0.6, "step": "mid"}
     cv = r"theory $\pm 1\sigma$ (cosmic variance, $f_{\rm sky}$)"
     if log:
         top.semilogy(ell, dl_theory, color="k", lw=1, label="theory")
         low = np.clip(th - sigma_binned, th * 1e-3, None)
-        top.fill_between(ell_binned, low, th + sigma_binned, label=cv, **band)
+        top.fill_between(ell_binned, low, th + sigma_binned, label=cv, **_BAND)
     else:
         top.plot(ell, dl_theory, color="k", lw=1, label="theory")
-        top.fill_between(ell_binned, th - sigma_binned, th + sigma_binned, label=cv, **band)
+        top.fill_between(ell_binned, th - sigma_binned, th + sigma_binned, label=cv, **_BAND)
         top.axhline(0.0, color="k", lw=0.5)
     top.plot(ell_binned, truth, "o", ms=3, color="tab:blue", label="truth (realisation)")
     top.plot(ell_binned, pred, "s", ms=3, color="tab:red", label="prediction")
@@ -117,13 +140,11 @@ def _residual_panel(bottom, ell_binned, th, truth, pred, sigma, keep, *, log: bo
     """Residuals of a spectrum: fractional ``(prediction - theory) / theory`` and
     ``(prediction - truth) / theory`` within +-5; ratios to the theory on a log axis when they
     are larger (a noise-dominated BB); differences in uK² for a linear spectrum (TE)."""
-    band = {"color": "0.7", "alpha": 0.6, "step": "mid"}
     safe = np.where(th > 0, th, np.nan)
     rel_sigma = sigma / safe
     fractions = [(pred - th) / safe, (pred - truth) / safe]
     if not log:
-        bottom.fill_between(ell_binned, -sigma, sigma, **band)
-        bottom.axhline(0.0, color="k", lw=0.8)
+        _relative_band(bottom, ell_binned, sigma, ratio=False)  # uK²: sigma is the band
         diffs = [pred - th, pred - truth]
         bottom.plot(ell_binned, diffs[0], "s-", ms=3, color="tab:red", label="prediction - theory")
         bottom.plot(ell_binned, diffs[1], "o-", ms=3, color="tab:green", label="prediction - truth")
@@ -131,19 +152,15 @@ def _residual_panel(bottom, ell_binned, th, truth, pred, sigma, keep, *, log: bo
         bottom.set_ylim(-limit, limit)
         bottom.set_ylabel(r"$\Delta D_\ell$ [$\mu K^2$]")
         return
-    kept = np.concatenate([np.abs(f[keep]) for f in fractions])
-    if kept[np.isfinite(kept)].size and np.nanmax(kept) > 5.0:
-        bottom.set_yscale("log")
-        bottom.fill_between(ell_binned, np.clip(1 - rel_sigma, 1e-3, None), 1 + rel_sigma, **band)
-        bottom.axhline(1.0, color="k", lw=0.8)
+    ratio = _needs_ratio_axis(fractions, [keep, keep])
+    _relative_band(bottom, ell_binned, rel_sigma, ratio=ratio)
+    if ratio:
         ratios = [pred / safe, truth / safe]
         bottom.plot(ell_binned, ratios[0], "s-", ms=3, color="tab:red", label="prediction / theory")
         bottom.plot(ell_binned, ratios[1], "o-", ms=3, color="tab:blue", label="truth / theory")
         bottom.set_ylim(*_log_limits([*ratios, 1 + rel_sigma], [keep] * 3))
         bottom.set_ylabel(r"$D_\ell / D_\ell^{\rm theory}$")
         return
-    bottom.fill_between(ell_binned, -rel_sigma, rel_sigma, **band)
-    bottom.axhline(0.0, color="k", lw=0.8)
     bottom.plot(ell_binned, fractions[0], "s-", ms=3, color="tab:red", label="prediction - theory")
     bottom.plot(ell_binned, fractions[1], "o-", ms=3, color="tab:green", label="prediction - truth")
     limit = _symmetric_limit([*fractions, rel_sigma], [keep] * 3)
@@ -301,9 +318,8 @@ def _overlay_panels(top, bottom, spectra: Mapping[str, pd.DataFrame]) -> None:
     first = next(iter(spectra.values()))
     ell, th, sig = (first[c].to_numpy(dtype=np.float64) for c in ("ell", "theory", "theory_sigma"))
     safe = np.where(th > 0, th, np.nan)
-    band = {"color": "0.7", "alpha": 0.6, "step": "mid"}
     top.semilogy(ell, safe, color="k", lw=1, label="theory")
-    top.fill_between(ell, np.clip(th - sig, th * 1e-3, None), th + sig, **band)
+    top.fill_between(ell, np.clip(th - sig, th * 1e-3, None), th + sig, **_BAND)
     logs, fractions, keeps, lines = [th], [sig / safe], [np.ones(ell.shape, bool)], {}
     ell_maxes, ell_mins = [], []
     for model, table in spectra.items():
@@ -321,12 +337,9 @@ def _overlay_panels(top, bottom, spectra: Mapping[str, pd.DataFrame]) -> None:
         fractions.append((pred - table["theory"].to_numpy(dtype=np.float64)) / safe[: x.size])
         keeps += [_in_range(x, ell_max, ell_min)]
     top.set_ylim(*_log_limits(logs, [keeps[0], *(k for k in keeps[1:] for _ in (0, 1))]))
-    kept = np.concatenate([np.abs(f[k]) for f, k in zip(fractions[1:], keeps[1:], strict=True)])
-    ratios = kept[np.isfinite(kept)].size > 0 and np.nanmax(kept) > 5.0
+    ratios = _needs_ratio_axis(fractions[1:], keeps[1:])
+    _relative_band(bottom, ell, sig / safe, ratio=ratios)
     if ratios:
-        bottom.set_yscale("log")
-        bottom.fill_between(ell, np.clip(1 - sig / safe, 1e-3, None), 1 + sig / safe, **band)
-        bottom.axhline(1.0, color="k", lw=0.8)
         values = [1 + sig / safe]
         for model, (x, pred, colour, _) in lines.items():
             values.append(pred / safe[: x.size])
@@ -334,8 +347,6 @@ def _overlay_panels(top, bottom, spectra: Mapping[str, pd.DataFrame]) -> None:
         bottom.set_ylim(*_log_limits(values, keeps))
         bottom.set_ylabel(r"$D_\ell / D_\ell^{\rm theory}$")
     else:
-        bottom.fill_between(ell, -sig / safe, sig / safe, **band)
-        bottom.axhline(0.0, color="k", lw=0.8)
         for (model, (x, _, colour, _)), fraction in zip(lines.items(), fractions[1:], strict=True):
             bottom.plot(x, fraction, "o-", ms=3, lw=1, color=colour, label=model)
         limit = _symmetric_limit(fractions, keeps)
