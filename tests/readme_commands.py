@@ -1,9 +1,11 @@
-"""The commands of the README's "Tasks" and "Configuration and overrides" sections, and how the
-tests shrink them to a tiny size.
+"""The commands shown in the README and on the documentation site, and how the tests shrink them
+to a tiny size.
 
-Every ``python main_*.py ...`` and ``torchrun ... main_*.py ...`` line of those sections is a
-command a user may paste. The tests run each one with the same script and the same overrides,
-adapted only in size and location:
+Every ``python main_*.py ...`` and ``torchrun ... main_*.py ...`` line of a ``bash`` block of
+``README.md`` or of a page ``docs/*.md`` is a command a user may paste. They are collected in
+reading order (the README, then the pages in the order of the site's ``nav``), so that a command
+finds what the commands shown before it made. The tests run each one with the same script and the
+same overrides, adapted only in size and location:
 
 - appended when the command does not set them: nside 32 (the smallest the UNet takes), 2 / 1 / 1
   simulations, one epoch, CAMB's quickest setting, a temporary datasets root and assets folder
@@ -21,8 +23,9 @@ import re
 import shlex
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("Tasks", "Configuration and overrides")
 
 #: Appended unless the command sets the key itself.
 TINY = {
@@ -40,7 +43,8 @@ TINY = {
 SHRINK = [
     (r"parallel\.n_workers=\d+", "parallel.n_workers=2"),
     (r"parallel\.threads_per_worker=\d+", "parallel.threads_per_worker=1"),
-    (r"splits\.Train\.n_sims=\d+", "splits.Train.n_sims=2"),
+    (r"splits\.Train\.n_sims=[1-9]\d*", "splits.Train.n_sims=2"),
+    (r"splits\.Test\.n_sims=[1-9]\d*", "splits.Test.n_sims=1"),
     (r"\bnum_epochs=\d+", "num_epochs=2"),
     (r"model\.cmbnncs\.batch_size=\d+", "model.cmbnncs.batch_size=2"),
     (r"model\.cmbnncs\.restart_epoch=\d+", "model.cmbnncs.restart_epoch=1 num_epochs=2"),
@@ -52,20 +56,48 @@ SHRINK = [
 ]
 
 
-def readme_commands(readme: Path = REPO / "README.md") -> list[str]:
-    """The commands of :data:`SECTIONS`, continuation lines joined, comments kept off."""
-    sections = re.split(r"^## ", readme.read_text(), flags=re.M)
+#: A shell code block (its fence may be indented inside a list item and carry attributes).
+FENCE = re.compile(r"^[ \t]*```(?:bash|sh|shell|console)\b[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
+
+
+def _nav_pages(nav) -> list[str]:
+    """The Markdown files of a MkDocs ``nav``, in order."""
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, dict):
+        return [page for value in nav.values() for page in _nav_pages(value)]
+    return [page for item in nav for page in _nav_pages(item)]
+
+
+def documentation_files(repo: Path = REPO) -> list[Path]:
+    """``README.md``, then the site's pages in ``nav`` order (pages missing from it last)."""
+    docs = repo / "docs"
+    nav = yaml.safe_load((repo / "mkdocs.yml").read_text())["nav"]
+    pages = [docs / page for page in _nav_pages(nav)]
+    pages += sorted(set(docs.rglob("*.md")) - set(pages))
+    return [repo / "README.md", *(page for page in pages if page.exists())]
+
+
+def file_commands(path: Path) -> list[str]:
+    """The ``main_*.py`` commands of the shell blocks of one Markdown file, continuation lines
+    joined, comments left off."""
     commands = []
-    for section in sections:
-        if not section.startswith(SECTIONS):
-            continue
-        for block in re.findall(r"```bash\n(.*?)```", section, re.S):
-            for line in block.replace("\\\n", " ").splitlines():
-                words = shlex.split(line, comments=True)
-                if words and (words[0] == "torchrun" or words[:1] == ["python"]):
-                    if any(w.startswith("main_") for w in words):
-                        commands.append(" ".join(shlex.quote(w) for w in words))
+    for block in FENCE.findall(path.read_text()):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.strip().removeprefix("$ "), comments=True)
+            if words and (words[0] == "torchrun" or words[:1] == ["python"]):
+                if any(w.startswith("main_") for w in words):
+                    commands.append(" ".join(shlex.quote(w) for w in words))
     return commands
+
+
+def readme_commands(repo: Path = REPO) -> list[tuple[str, str]]:
+    """``(file, command)`` for every command of :func:`documentation_files`, in reading order."""
+    return [
+        (str(path.relative_to(repo)), command)
+        for path in documentation_files(repo)
+        for command in file_commands(path)
+    ]
 
 
 def adapt(command: str, places: dict[str, str]) -> list[str]:

@@ -1,10 +1,10 @@
-"""Every command of the README's Tasks and Configuration sections works.
+"""Every command shown in the README and on the documentation site works.
 
 The fast test composes each command's config exactly as its script would and passes every check
 the runner makes before running (so a stage name, key or group option that does not exist fails
-here). The slow test runs every command, in README order, as a real subprocess at tiny size
-(``tests/readme_commands.py`` says how each is shrunk), on small real-format Planck, NILC, WMAP
-and Planck-covariance files.
+here). The slow test runs every command, in reading order (the README, then the site's pages in
+``nav`` order), as a real subprocess at tiny size (``tests/readme_commands.py`` says how each is
+shrunk), on small real-format Planck, NILC, WMAP and Planck-covariance files.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from tests.readme_commands import REPO, adapt, readme_commands
 from tests.sims.planck_files import write_planck_bintable, write_wmap_chains
 from tests.sims.test_cosmology import write_covmat
 
-COMMANDS = readme_commands()
-IDS = [f"{i:02d} {c[:70]}" for i, c in enumerate(COMMANDS)]
+SOURCES_COMMANDS = readme_commands()
+COMMANDS = [command for _, command in SOURCES_COMMANDS]
+IDS = [f"{i:02d} {source}: {c[:60]}" for i, (source, c) in enumerate(SOURCES_COMMANDS)]
 
 
 def _script_config(script: str) -> tuple[str, str | None]:
@@ -38,10 +39,34 @@ def _script_config(script: str) -> tuple[str, str | None]:
     return config, task
 
 
-def test_readme_sections_have_the_commands():
-    assert len(COMMANDS) >= 30
+def test_readme_and_site_have_the_commands():
+    sources = {source for source, _ in SOURCES_COMMANDS}
+    assert {"README.md", "docs/tasks.md", "docs/configuration.md"} <= sources
+    assert len(COMMANDS) >= 40
     assert any("main_sims.py" in c for c in COMMANDS)
     assert any(c.startswith("torchrun") for c in COMMANDS)
+
+
+def test_commands_are_found_in_every_shell_block_form(tmp_path):
+    """Indented fences (inside a list item), fence attributes, prompts and continuation lines
+    are read; other languages and non-pipeline commands are not."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "mkdocs.yml").write_text("nav:\n  - Home: index.md\n  - Part: [b.md]\n")
+    (tmp_path / "README.md").write_text(
+        "```bash\npython main_sims.py a=1  # note\npip install x\n```\n"
+        "```python\npython main_sims.py not=shell\n```\n"
+    )
+    (tmp_path / "docs" / "index.md").write_text(
+        '- item:\n\n    ```bash title="t"\n    python main_all.py \\\n        b=2\n    ```\n'
+    )
+    (tmp_path / "docs" / "b.md").write_text("```console\n$ torchrun main_cmbnncs.py c=3\n```\n")
+    (tmp_path / "docs" / "zz.md").write_text("```sh\npython main_pyilc_predict.py\n```\n")
+    assert readme_commands(tmp_path) == [
+        ("README.md", "python main_sims.py a=1"),
+        ("docs/index.md", "python main_all.py b=2"),
+        ("docs/b.md", "torchrun main_cmbnncs.py c=3"),
+        ("docs/zz.md", "python main_pyilc_predict.py"),
+    ]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=IDS)
