@@ -95,6 +95,16 @@ def test_api_reference_is_the_docstrings(site):
     assert "Parameters:" in section and "uK_CMB" in section
 
 
+def test_sphinx_roles_become_links(site):
+    """``:func:`ilc_bias_fwhm``` in a docstring is a link to that function's entry; no role is
+    left as text anywhere in the reference."""
+    ilc = (site / "api" / "ilc" / "index.html").read_text()
+    assert re.search(r'href="#cmbml\.ilc\.covariance\.ilc_bias_fwhm"><code>ilc_bias_fwhm<', ilc)
+    for page in (site / "api").rglob("index.html"):
+        leftover = re.findall(r":(?:func|meth|class|mod|data|attr|exc):", page_text(page))
+        assert not leftover, f"{page}: {leftover[:5]}"
+
+
 def page_text_from(fragment: str) -> str:
     """The visible text of an HTML fragment."""
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment)))
