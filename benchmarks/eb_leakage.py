@@ -6,7 +6,7 @@ then skies with the simulation's lensed EE and no B mode go through the analysis
 (matched post-processing of an unbeamed truth, MASTER spectra with the spin-2 coupling). MASTER
 removes the mean of the leaked B power; its scatter stays. Per bin of ``bin_width`` the script
 prints the lensing BB of the simulation, the mean and standard deviation of the leaked BB and
-their ratios to the lensing BB and to EE; the README quotes the results.
+their ratios to the lensing BB and to EE; docs/analysis.md quotes the results.
 
     python benchmarks/eb_leakage.py --nside 128 --n-real 30 [--out leakage.json]
 """

@@ -1,4 +1,4 @@
-"""Reproduce the README's paper_512 leaderboard: CNILC and HILC in both scoring protocols.
+"""Reproduce the paper_512 leaderboard of docs/results.md: CNILC and HILC in both scoring protocols.
 
 Simulates ``scenario=paper_512`` with only Test simulations (Train 0 / Valid 0 / Test N), cleans
 them with the needlet (CNILC) and harmonic (HILC) ILC at CMB-ML's settings, analyses both in the

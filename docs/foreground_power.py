@@ -1,4 +1,4 @@
-"""Foreground and CMB power per band at l ~ 100 and l ~ 1000 on the default sky (README table).
+"""Foreground and CMB power per band at l ~ 100 and l ~ 1000 on the default sky (docs/sky-model.md).
 
 Usage: ``python docs/foreground_power.py [--nside 512] [--seed 1] [--out table.md]``
 
