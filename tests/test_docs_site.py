@@ -56,19 +56,22 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-def page_text(path: Path) -> str:
-    """The visible text of an HTML page, whitespace collapsed."""
-    text = re.sub(r"<(script|style)\b.*?</\1>", " ", path.read_text(), flags=re.S)
+def visible_text(markup: str) -> str:
+    """The visible text of HTML, whitespace collapsed."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", markup, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+def page_text(path: Path) -> str:
+    """The visible text of an HTML page."""
+    return visible_text(path.read_text())
 
 
 def test_every_page_is_built(site):
     for page in documentation_files()[1:]:
         rel = page.relative_to(REPO / "docs").with_suffix("")
-        built = site / ("index.html" if rel.name == "index" else rel / "index.html")
-        if rel.parent != Path(".") and rel.name == "index":
-            built = site / rel.parent / "index.html"
-        assert built.exists(), f"{page} was not built"
+        folder = rel.parent if rel.name == "index" else rel
+        assert (site / folder / "index.html").exists(), f"{page} was not built"
     assert "CNILC error rms" in page_text(site / "ilc" / "index.html")
 
 
@@ -89,7 +92,7 @@ def test_api_reference_is_the_docstrings(site):
     assert summary in text
     anchor = 'id="cmbml.ilc.needlet.needlet_ilc"'
     section = (site / "api" / "ilc" / "index.html").read_text().split(anchor, 1)[1]
-    section = page_text_from(section[:40000])
+    section = visible_text(section[:40000])
     for parameter in ("maps", "beam_fwhm_arcmin", "output_fwhm_arcmin", "ellpeaks"):
         assert re.search(rf"\b{parameter}\b", section)
     assert "Parameters:" in section and "uK_CMB" in section
@@ -103,11 +106,6 @@ def test_sphinx_roles_become_links(site):
     for page in (site / "api").rglob("index.html"):
         leftover = re.findall(r":(?:func|meth|class|mod|data|attr|exc):", page_text(page))
         assert not leftover, f"{page}: {leftover[:5]}"
-
-
-def page_text_from(fragment: str) -> str:
-    """The visible text of an HTML fragment."""
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment)))
 
 
 def test_readme_is_a_short_entry_point():
