@@ -25,9 +25,11 @@ def _find(collection: griffe.ModulesCollection, path: str) -> griffe.Object | No
     except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
         return None
     try:
-        return obj.final_target if obj.is_alias else obj
+        obj = obj.final_target if obj.is_alias else obj
     except (griffe.AliasResolutionError, griffe.CyclicAliasError):
         return None
+    # __init__ is documented with its class (merge_init_into_class)
+    return obj.parent if obj.name == "__init__" else obj
 
 
 def _documented(obj: griffe.Object) -> bool:
