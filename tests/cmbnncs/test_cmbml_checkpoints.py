@@ -146,3 +146,16 @@ def test_import_refuses_what_does_not_fit(tmp_path, extra, message):
     cfg = import_cfg(tmp_path, tmp_path / "m.pth", "[cmbnncs_import]", extra)
     with pytest.raises((ConfigError, BadInputError), match=message):
         run_pipeline(cfg)
+
+
+def test_config_reads_the_installed_epoch_120_checkpoint_with_cmbml_settings():
+    cfg = compose("config_cmbnncs_cmbml", ["local_system.assets_dir=/data/assets"])
+    mc = cfg.model.cmbnncs
+    assert mc.cmbml_checkpoint == "/data/assets/cmbml_checkpoints/unet8_512_1450/model_120.pth"
+    assert (mc.network._target_, mc.detectors, mc.scale_features, mc.scale_target) == (
+        "cmbml.cmbnncs.UNet8",
+        [100, 143, 217, 353],
+        1.0,
+        5.0,
+    )
+    assert "cmbnncs_import" in cfg.pipeline.stages and "cmbnncs_train" not in cfg.pipeline.stages
