@@ -81,6 +81,23 @@ def pyilc_masked_nilc(maps, beams, mask, kernels):
     return np.array(all_weights), hp.alm2map(out_alm, NSIDE, lmax=LMAX)
 
 
+def masked_nilc(mask, **options):
+    """The test sky's NILC with ``mask`` (niter 0, as the reference), and its scales."""
+    sky = make_sky(NSIDE, LMAX, FREQS, BEAMS, seed=5, noise_uk=3.0, output_fwhm_arcmin=OUT_FWHM)
+    out, scales = needlet_ilc(
+        sky["total"],
+        BEAMS,
+        ellpeaks=ELLPEAKS,
+        output_fwhm_arcmin=OUT_FWHM,
+        ilc_bias_tol=TOL,
+        mask=mask,
+        niter=0,
+        return_weights=True,
+        **options,
+    )
+    return sky, out, scales
+
+
 @pytest.fixture(scope="module")
 def galactic_cut():
     theta, _ = hp.pix2ang(NSIDE, np.arange(12 * NSIDE**2))
@@ -88,23 +105,13 @@ def galactic_cut():
 
 
 def test_masked_cnilc_matches_pyilc_masked_covariance(galactic_cut):
-    sky = make_sky(NSIDE, LMAX, FREQS, BEAMS, seed=5, noise_uk=3.0, output_fwhm_arcmin=OUT_FWHM)
+    sky, out, scales = masked_nilc(
+        galactic_cut, zero_masked_weights=True, override_ilc_bias_tol=False
+    )
     fwhms = pyilc_kernel_fwhms(cosine_needlet_windows(ELLPEAKS), len(FREQS), TOL)
     kernels = kernel_matrices(NSIDE, fwhms)
     ref_weights, ref_map = pyilc_masked_nilc(sky["total"], BEAMS, galactic_cut, kernels)
 
-    out, scales = needlet_ilc(
-        sky["total"],
-        BEAMS,
-        ellpeaks=ELLPEAKS,
-        output_fwhm_arcmin=OUT_FWHM,
-        ilc_bias_tol=TOL,
-        mask=galactic_cut,
-        zero_masked_weights=True,
-        override_ilc_bias_tol=False,
-        niter=0,
-        return_weights=True,
-    )
     assert all(s.nside == NSIDE and s.channels.size == len(FREQS) for s in scales)
     for s, ref, fwhm in zip(scales, ref_weights, fwhms, strict=True):
         assert s.fwhm_arcmin == pytest.approx(np.degrees(fwhm) * 60, rel=1e-12)
@@ -114,17 +121,7 @@ def test_masked_cnilc_matches_pyilc_masked_covariance(galactic_cut):
 
 
 def test_cmbml_default_keeps_weights_in_the_masked_pixels(galactic_cut):
-    sky = make_sky(NSIDE, LMAX, FREQS, BEAMS, seed=5, noise_uk=3.0, output_fwhm_arcmin=OUT_FWHM)
-    _, scales = needlet_ilc(
-        sky["total"],
-        BEAMS,
-        ellpeaks=ELLPEAKS,
-        output_fwhm_arcmin=OUT_FWHM,
-        ilc_bias_tol=TOL,
-        mask=galactic_cut,
-        niter=0,
-        return_weights=True,
-    )
+    _, _, scales = masked_nilc(galactic_cut)
     # unit response to the CMB in every pixel, masked ones included
     for s in scales:
         assert np.allclose(s.weights.sum(axis=0), 1.0, atol=1e-10)
