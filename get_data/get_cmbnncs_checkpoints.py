@@ -13,8 +13,8 @@ Examples::
     python get_data/get_cmbnncs_checkpoints.py --list
 
 Default destination: ``<local_system.assets_dir>/cmbml_checkpoints/unet8_512_1450``
-(cfg/local_system/default.yaml); use the file with ``python main_cmbnncs.py --config-name
-config_cmbnncs_cmbml model.cmbnncs.cmbml_checkpoint=<file>`` (docs/cmbml-compat.md).
+(cfg/local_system/default.yaml), where ``python main_cmbnncs_cmbml.py`` reads epoch 120
+(another file: ``model.cmbnncs.cmbml_checkpoint=<file>``; docs/cmbml-compat.md).
 """
 
 from __future__ import annotations
