@@ -30,7 +30,12 @@ _ARCMIN_PER_RAD = 60.0 * 180.0 / np.pi
 
 
 def ilc_bias_fwhm(
-    window: np.ndarray, n_channels: int, *, n_deproj: int = 0, ilc_bias_tol: float = 1e-3
+    window: np.ndarray,
+    n_channels: int,
+    *,
+    n_deproj: int = 0,
+    ilc_bias_tol: float = 1e-3,
+    override_ilc_bias_tol: bool = True,
 ) -> float:
     """FWHM of the covariance smoothing kernel that keeps the ILC bias below a tolerance.
 
@@ -39,8 +44,10 @@ def ilc_bias_fwhm(
     modes inside the Gaussian kernel of width ``sigma`` and ``N_modes = sum_l (2l + 1) h(l)^2``
     the modes of the needlet window. Solving for ``sigma`` gives
     ``sigma = sqrt(2 |n_deproj + 1 - n_channels| / (N_modes tol))`` (with the numerator 1 when the
-    problem is fully constrained). Windows with too few modes give ``sigma > pi``; the kernel is
-    then capped at ``sigma = pi`` (PyILC's ``override_ILCbiastol``) and a warning is logged.
+    problem is fully constrained). Windows with too few modes give ``sigma >= pi``: with
+    ``override_ilc_bias_tol`` the kernel is capped at ``sigma = pi`` and a warning is logged
+    (PyILC's ``override_ILCbiastol_threshold: 'True'``); without it, PyILC's default, the scale
+    is refused.
 
     Parameters
     ----------
@@ -52,11 +59,18 @@ def ilc_bias_fwhm(
         Number of deprojected components.
     ilc_bias_tol : float
         Tolerated fractional ILC bias, in (0, 1).
+    override_ilc_bias_tol : bool
+        Cap the kernel at ``sigma = pi`` where the tolerance cannot be met (else ValueError).
 
     Returns
     -------
     float
         Kernel FWHM, arcmin.
+
+    Raises
+    ------
+    ValueError
+        ``sigma >= pi`` and not ``override_ilc_bias_tol``.
     """
     if not 0.0 < ilc_bias_tol < 1.0:
         raise ValueError(f"ilc_bias_tol must be in (0, 1), got {ilc_bias_tol}")
@@ -66,6 +80,12 @@ def ilc_bias_fwhm(
         raise ValueError("needlet window has no modes")
     dof = abs(n_deproj + 1 - n_channels) or 1
     sigma = np.sqrt(2.0 * dof / (n_modes * ilc_bias_tol))
+    if sigma >= np.pi and not override_ilc_bias_tol:
+        raise ValueError(
+            f"not enough modes ({n_modes:.0f}) to keep the ILC bias below {ilc_bias_tol:g} with "
+            f"{n_channels} channels: the covariance kernel would need sigma = {sigma:.2f} rad "
+            ">= pi (raise ilc_bias_tol, widen the window or set override_ilc_bias_tol)"
+        )
     if sigma > np.pi:
         log.warning(
             "needlet window has %.0f modes, too few for ILC bias %.2g with %d channels: "

@@ -139,6 +139,8 @@ class _Setup:
     ilc_bias_tol: float
     mask: np.ndarray | None
     niter: int
+    override_ilc_bias_tol: bool = True
+    zero_masked_weights: bool = False
 
     @property
     def lmax(self) -> int:
@@ -203,9 +205,16 @@ def _needlet_fields(alm: np.ndarray, group: _Group, setup: _Setup, keep_weights:
         nside_j = int(setup.nsides[j])
         lmax_j = int(min(setup.support[j], 3 * nside_j - 1))
         x = _scale_maps(alm[:, used], transfer[used], window, lmax, lmax_j, nside_j)
-        fwhm = ilc_bias_fwhm(
-            window, used.size, n_deproj=n_comp - 1, ilc_bias_tol=setup.ilc_bias_tol
-        )
+        try:
+            fwhm = ilc_bias_fwhm(
+                window,
+                used.size,
+                n_deproj=n_comp - 1,
+                ilc_bias_tol=setup.ilc_bias_tol,
+                override_ilc_bias_tol=setup.override_ilc_bias_tol,
+            )
+        except ValueError as err:
+            raise ValueError(f"needlet scale {j} ({group.labels}): {err}") from None
         log.info(
             "needlet scale %d (%s): nside %d, lmax %d, %d channels, covariance FWHM %.1f deg",
             j,
@@ -221,6 +230,8 @@ def _needlet_fields(alm: np.ndarray, group: _Group, setup: _Setup, keep_weights:
             cov = local_covariance(x[k], fwhm, mask=mask_j)
             weights = ilc_weights_from_pairs(cov, mixing[used])
             del cov
+            if setup.zero_masked_weights and mask_j is not None:
+                weights[:, mask_j == 0] = 0.0
             combined[k] = np.einsum("ap,ap->p", weights, x[k])
             if keep_weights:
                 scales[label].append(
@@ -249,6 +260,8 @@ def needlet_ilc(
     sed=None,
     beam_criterion: float | None = 1e-3,
     niter: int = 3,
+    override_ilc_bias_tol: bool = True,
+    zero_masked_weights: bool = False,
     return_weights: bool = False,
 ):
     """Needlet ILC estimate of the CMB (or of the component with SED ``sed``).
@@ -275,8 +288,8 @@ def needlet_ilc(
     ilc_bias_tol : float
         Tolerated ILC bias; sets the covariance kernel per scale (:func:`ilc_bias_fwhm`).
     mask : array_like or None
-        ``(npix,)``; pixels where it is 0 are left out of the covariance estimates (weights
-        are still produced everywhere).
+        ``(npix,)``; pixels where it is 0 (at each scale's resolution,
+        :func:`~cmbml.ilc._common.binary_mask_at`) are left out of the covariance estimates.
     needlets : {"cosine", "gaussian"}
         Window family (:func:`needlet_windows`).
     needlet_fwhm_arcmin : sequence of float or None
@@ -298,6 +311,13 @@ def needlet_ilc(
         above this level where the window is (:func:`channels_in_use`); None uses all.
     niter : int
         Iterations of the spherical-harmonic analysis of the input and per-scale maps.
+    override_ilc_bias_tol : bool
+        Where a scale has too few modes for ``ilc_bias_tol``, cap its covariance kernel at
+        ``sigma = pi`` (True) or raise ValueError naming the scale (False: PyILC's default).
+    zero_masked_weights : bool
+        With ``mask``: weights only on its unmasked pixels, zero elsewhere, so every scale of
+        the output is zero in the masked region (PyILC's ``mask_before_covariance_computation``,
+        as CMB-ML runs it). False: weights everywhere.
     return_weights : bool
         Also return the per-scale :class:`ScaleWeights` (a list for intensity maps, else a dict
         ``{"T": ..., "E": ..., "B": ...}`` without ``"T"`` for Q, U maps).
@@ -327,6 +347,8 @@ def needlet_ilc(
         ilc_bias_tol=ilc_bias_tol,
         mask=mask,
         niter=niter,
+        override_ilc_bias_tol=override_ilc_bias_tol,
+        zero_masked_weights=zero_masked_weights,
     )
     groups = [  # checked before any transform
         _Group.checked(labels, spin, channels, beams[channels], mixing, setup)

@@ -65,6 +65,14 @@ def ilc_call(model: dict, nside: int, freqs_ghz) -> tuple:
     if method == "cnilc":
         kwargs["ilc_bias_tol"] = float(model.get("ilc_bias_tol", 1e-3))
         kwargs["needlets"] = model.get("needlets", "cosine")
+        kwargs["override_ilc_bias_tol"] = bool(model.get("override_ilc_bias_tol", True))
+        if model.get("zero_masked_weights"):
+            if not model.get("use_mask"):
+                raise ConfigError(
+                    "model.pyilc.zero_masked_weights=true needs model.pyilc.use_mask=true "
+                    "(the weights are zeroed where the mask is 0)"
+                )
+            kwargs["zero_masked_weights"] = True
         return needlet_ilc, kwargs
     return harmonic_ilc, kwargs
 
