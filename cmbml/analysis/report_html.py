@@ -163,7 +163,7 @@ def _number(value) -> float | None:
 def _plain_cell(value) -> Cell:
     number = _number(value)
     if number is None or isinstance(value, str):
-        text = "" if value is None or pd.isna(value) else str(value)
+        text = "–" if value is None or pd.isna(value) else str(value)
         return Cell(text, _number(text))
     return Cell(f"{number:.4g}", number)
 

@@ -147,7 +147,7 @@ def test_markdown_table_keeps_caption_titles_and_bold():
 def chromium() -> str:
     binary = find_chromium()
     if binary is None:
-        if os.environ.get("CI", "").lower() == "true":
+        if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail("chromium is not installed (.ci/run installs it with apt-get)")
         pytest.skip("chromium is not installed (apt-get install chromium)")
     return binary

@@ -78,7 +78,7 @@ class AnalysisReport(Stage):
         """The base hash and the names of the files the page shows (a new one rewrites it)."""
         tables_found, figures = self._found()
         shown = [*tables_found, *figures]
-        for protocol in _groups(self.folder(), shown):
+        for protocol in _groups(self.folder(), shown, protocol_of(self.cfg)):
             for model in self._models():
                 shown += self._method_figures(str(model.get("working")), protocol)
         folder = self.folder().parent
@@ -93,7 +93,7 @@ class AnalysisReport(Stage):
                 f"stage '{self.name}' found no leaderboard (CSV or Markdown table) under "
                 f"{self.folder()}; run stage 'analysis_compare' first"
             )
-        groups = _groups(self.folder(), [*tables_found, *figures])
+        groups = _groups(self.folder(), [*tables_found, *figures], protocol_of(self.cfg))
         body = [self._protocol_section(p, files) for p, files in groups.items()]
         body.append(self._methods_section(groups))
         nav = [(_anchor("protocol", p), f"Protocol {p}" if p else "Other") for p in groups]
@@ -200,13 +200,14 @@ class AnalysisReport(Stage):
         return self.catalog.handler(STAGE_RECORD_ENTRY).read(self.asset(path)) or {}
 
 
-def _groups(folder: Path, files: list[Path]) -> dict[str, list[Path]]:
-    """``files`` by their first sub-folder of ``folder`` (``""`` for files directly in it)."""
+def _groups(folder: Path, files: list[Path], first: str) -> dict[str, list[Path]]:
+    """``files`` by their first sub-folder of ``folder`` (``""`` for files directly in it):
+    sub-folder ``first`` (the configured protocol), the others by name, then ``""``."""
     groups: dict[str, list[Path]] = {}
     for path in files:
         parts = path.relative_to(folder).parts
         groups.setdefault(parts[0] if len(parts) > 1 else "", []).append(path)
-    return dict(sorted(groups.items(), key=lambda item: (item[0] == "", item[0])))
+    return dict(sorted(groups.items(), key=lambda item: (item[0] != first, item[0] == "", item[0])))
 
 
 def _anchor(kind: str, name: str) -> str:
