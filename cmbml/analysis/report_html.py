@@ -92,11 +92,11 @@ SORTER = """
     if (value !== null && value !== "" && !isNaN(Number(value))) { return Number(value); }
     return cell.textContent.trim();
   }
-  function order(a, b) {
+  function order(a, b, ascending) {
     var an = typeof a === "number", bn = typeof b === "number";
-    if (an && bn) { return a - b; }
     if (an !== bn) { return an ? -1 : 1; }
-    return a.localeCompare(b);
+    var d = an ? a - b : a.localeCompare(b);
+    return ascending ? d : -d;
   }
   function sortBy(table, index) {
     var th = table.tHead.rows[0].cells[index];
@@ -108,8 +108,7 @@ SORTER = """
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (r, s) {
-      var d = order(key(r.cells[index]), key(s.cells[index]));
-      return ascending ? d : -d;
+      return order(key(r.cells[index]), key(s.cells[index]), ascending);
     });
     rows.forEach(function (row) { body.appendChild(row); });
   }

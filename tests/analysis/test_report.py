@@ -193,6 +193,10 @@ def test_report_in_chromium(extended, chromium, tmp_path):
             "th:nth-child(3)').getAttribute('aria-sort')"
         )
         assert sort == "descending"
+        missing = header.replace("nth-child(3)", "nth-child(4)")  # degradation, one missing
+        for _ in range(2):  # ascending, descending: the missing value stays last
+            browser.click(missing)
+            assert _rows(browser, "matched/generalisation.csv") == ["CNILC", EVIL]
         browser.click(f'table[data-source="{pixel}"] th:nth-child(1) button')
         assert _rows(browser, pixel) == ["CMBNNCS", "CNILC"]
 

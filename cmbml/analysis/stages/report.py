@@ -105,7 +105,7 @@ class AnalysisReport(Stage):
             "".join(body),
             f"Written by {code_version()} (stage {self.name}).",
         )
-        self.write("comparison_report", page)
+        self.log.info("report %s", self.write("comparison_report", page))
 
     # -- leaderboards ----------------------------------------------------------------------
     def _protocol_section(self, protocol: str, files: list[Path]) -> str:
