@@ -15,6 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from cmbml.core import provenance
@@ -105,16 +106,23 @@ class ManifestIndex:
                     queue.append(record)
         return list(seen)
 
-    @staticmethod
-    def trail(records: Iterable[UnitRecord]) -> list[StageTrail]:
-        """``records`` grouped by stage key, upstream stages first (the reverse of the order
-        in which a walk from the result meets them)."""
+    def trail(self, records: Iterable[UnitRecord]) -> list[StageTrail]:
+        """``records`` grouped by stage key, each stage after the stages whose outputs it read
+        (ties in the order a walk from the result met them)."""
         groups: dict[str, list[UnitRecord]] = {}
         for record in records:
             groups.setdefault(record.stage, []).append(record)
+        graph = TopologicalSorter({stage: () for stage in groups})
+        for stage, units in groups.items():
+            feeding = {w.stage for r in units for w in self.writers(r.inputs)}
+            graph.add(stage, *(s for s in feeding if s in groups and s != stage))
+        try:
+            order = list(graph.static_order())
+        except CycleError:
+            order = list(reversed(groups))
         trails = []
-        for stage, units in reversed(groups.items()):
-            units = sorted(units, key=lambda r: r.unit)
+        for stage in order:
+            units = sorted(groups[stage], key=lambda r: r.unit)
             trails.append(
                 StageTrail(
                     stage=stage,

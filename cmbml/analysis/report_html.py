@@ -70,6 +70,7 @@ figure { display: inline-block; margin: .5rem 1rem 1rem 0; vertical-align: top; 
 figure img { max-width: 640px; width: 100%; border: 1px solid var(--line); }
 figure.thumb img { max-width: 300px; }
 figcaption { font-size: .8rem; color: var(--muted); }
+details details { margin-left: 1.2rem; }
 details pre { max-height: 22rem; overflow: auto; background: #f6f8fa; padding: .6rem;
   font-size: .78rem; text-align: left; white-space: pre; }
 dl { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }

@@ -83,6 +83,16 @@ def test_report_shows_the_leaderboards_and_what_is_behind_each_method(reported):
         assert f'<td class="text">{_manifest(data, key)["hash"]}</td>' in page
         record = (data / "Manifests" / key / "stage.yaml").read_text()
         assert f"hash: {_manifest(data, key)['hash']}" in record and "config:" in record
+    # each method's trail holds its own stages only, with one unit per test simulation
+    cnilc, cmbnncs = page.split("<h3>CNILC</h3>")[1].split("<h3>CMBNNCS</h3>")
+    assert "cmbnncs_analysis" not in cnilc and "pyilc_analysis" not in cmbnncs
+    for part, key in ((cnilc, "pyilc"), (cmbnncs, "cmbnncs")):
+        working = {"pyilc": "PyILC_CNILC", "cmbnncs": "CMBNNCS"}[key]
+        stage = f"{key}_analysis_postprocess/{working}/matched"
+        assert f'<td class="text">{stage}</td><td data-v="3">3</td>' in part
+        # a stage after those it read from: mask, post-processing, summaries
+        steps = ["analysis_mask/matched", stage, f"{key}_analysis_summaries/{working}/matched"]
+        assert sorted(steps, key=part.index) == steps
     assert html.escape(code_version()) in page and code_version().startswith("cmbml 0.1.0")
     assert page.count("<h3>") >= 4  # two leaderboards, the figures, two methods
 

@@ -139,7 +139,7 @@ class AnalysisReport(Stage):
 
     def _figure(self, path: Path, src: str, thumb: bool = False) -> str:
         name = html.escape(path.name)
-        img = f'<img src="{html.escape(src)}" alt="{name}" loading="lazy">'
+        img = f'<img src="{html.escape(src)}" alt="{name}">'
         if thumb:
             img = f'<a href="{html.escape(src)}">{img}</a>'
         kind = "thumb" if thumb else "full"
@@ -191,7 +191,10 @@ class AnalysisReport(Stage):
                 configs.append(rh.details(f"{trail.stage}: config", text))
         header = ["stage", "units", "config hash", "code version", "manifests digest"]
         table = rh.Table(header, rows, f"Behind the numbers of {where}", "manifests")
-        return rh.render_table(table) + "".join(configs)
+        if not configs:
+            return rh.render_table(table)
+        inner = "".join(configs)
+        return rh.render_table(table) + f"<details><summary>Configs</summary>{inner}</details>"
 
     def _stage_record(self, stage: str) -> dict:
         path = self.path(STAGE_RECORD_ENTRY, stage=stage)
