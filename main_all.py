@@ -22,6 +22,7 @@ def main(cfg: DictConfig) -> None:
     for method in cfg.model.analysis.methods.values():
         figures = catalog.path("analysis_fig_ps_dist", working=method.working, split="Test")
         print(f"{method.name} figures: {figures.parent}")
+    print(f"Report (open in a browser): {catalog.path('comparison_report')}")
 
 
 if __name__ == "__main__":

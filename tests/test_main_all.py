@@ -45,6 +45,9 @@ def test_main_all_tiny(tmp_path):
         assert np.isfinite(values).all()
         assert (comparison / f"{table}.md").read_text().count("**") > 0
     assert (comparison / "spectra_overlay.png").stat().st_size > 0
+    report = comparison.parent / "report.html"
+    assert f"Report (open in a browser): {report}" in stdout
+    assert all(f'<td class="text">{model}</td>' in report.read_text() for model in frame["model"])
 
 
 def test_main_all_demo_pol_tiny(tmp_path):

@@ -18,11 +18,14 @@ from cmbml.core import provenance
 from cmbml.core.catalog import Catalog
 from cmbml.core.handlers import atomic_path
 
-__all__ = ["MANIFEST_ENTRY", "Ledger", "unit_name"]
+__all__ = ["MANIFEST_ENTRY", "STAGE_RECORD_ENTRY", "Ledger", "unit_name"]
 
 log = logging.getLogger(__name__)
 MANIFEST_ENTRY = "stage_manifest"
 FORMAT_VERSION = 2
+#: Catalog entry of the file, beside a stage's unit manifests, that records the config and code
+#: version its units were last computed with.
+STAGE_RECORD_ENTRY = "stage_record"
 
 
 def unit_name(unit: tuple[str, int] | None) -> str:
@@ -112,6 +115,15 @@ class Ledger:
             "outputs": self._fingerprints(outputs),
         }
         self._dump(self.path(stage, unit), manifest)
+
+    def describe(self, stage: str, config_hash: str, config: dict, code: str) -> None:
+        """Record what the units of ``stage`` that just ran were computed with: the config hash,
+        the resolved config it hashes (:meth:`cmbml.core.Stage.stage_config`) and the code
+        version (:func:`cmbml.core.version.code_version`), for reports."""
+        plain = json.loads(json.dumps(config, default=str))
+        record = {"stage": stage, "hash": config_hash, "code": code, "config": plain}
+        path = self.catalog.path(STAGE_RECORD_ENTRY, stage=stage)
+        self.catalog.handler(STAGE_RECORD_ENTRY).write(path, record)
 
     def _fingerprints(self, paths: Iterable[Path]) -> dict[str, dict]:
         return {self.codec.encode(p): provenance.fingerprint(p).as_dict() for p in paths}

@@ -38,6 +38,7 @@ from cmbml.core.manifests import MANIFEST_ENTRY, Ledger, unit_name
 from cmbml.core.parallel import Backend, open_backend
 from cmbml.core.schema import validate_config
 from cmbml.core.stage import Stage
+from cmbml.core.version import code_version
 
 __all__ = ["StageReport", "build_stages", "check_pipeline", "run_pipeline", "stage_hashes"]
 
@@ -234,6 +235,7 @@ def _run_stage(stage: Stage, ledger: Ledger, force: bool, backend) -> StageRepor
         backend = Backend()
     if todo:
         backend.map(functools.partial(_run_unit, stage, ledger, digest), todo, desc=stage.name)
+        ledger.describe(key, digest, stage.stage_config(), code_version())
     report.ran = len(todo)
     report.wall_s = time.perf_counter() - start
     log.info("stage %s done in %.1f s", stage.name, report.wall_s)
