@@ -20,7 +20,9 @@ class AnalysisCompare(Stage):
     """Leaderboard of several methods' analyses of the same dataset under one scoring protocol.
 
     ``model.analysis.compare.models`` lists ``{model, working, epoch}`` (display name, the
-    method's working directory, the epoch to compare; ``null`` for methods without epochs);
+    method's working directory, the epoch to compare; ``null`` for methods without epochs),
+    followed by the values of ``model.analysis.compare.extra_models`` (the rows of installed
+    method packages, by method name);
     ``model.analysis.compare.split`` names the analysed split; ``model.analysis.protocol`` the
     protocol (every method's summary must carry it). One row per method, columns ``model``,
     ``protocol`` then ``<metric>_mean``, ``<metric>_std``; Markdown and LaTeX name the protocol
@@ -70,14 +72,19 @@ class AnalysisCompare(Stage):
         if node is None:
             raise ConfigError("config has no 'model.analysis.compare' (the methods to compare)")
         compare = OmegaConf.to_container(node, resolve=True)
-        models = compare.get("models") or []
-        if not models:
-            raise ConfigError("model.analysis.compare.models is empty: nothing to compare")
-        for i, entry in enumerate(models):
+        keys = {f"models[{i}]": entry for i, entry in enumerate(compare.get("models") or [])}
+        keys.update(
+            {f"extra_models.{k}": entry for k, entry in (compare.get("extra_models") or {}).items()}
+        )
+        if not keys:
+            raise ConfigError(
+                "model.analysis.compare.models and extra_models are empty: nothing to compare"
+            )
+        for key, entry in keys.items():
             missing = [k for k in ("model", "working", "epoch") if k not in entry]
             if missing:
-                raise ConfigError(f"model.analysis.compare.models[{i}] lacks key(s) {missing}")
-        return str(compare.get("split", "Test")), models
+                raise ConfigError(f"model.analysis.compare.{key} lacks key(s) {missing}")
+        return str(compare.get("split", "Test")), list(keys.values())
 
     def _method_files(self) -> list[dict]:
         """Per method: ``model``, ``epoch`` and the paths it is compared from (``pixel``,

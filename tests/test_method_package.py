@@ -1,0 +1,89 @@
+"""A method package pip-installed into a virtual environment runs end to end through the
+scripts: its stage runs in main_all.py's pipeline and its prediction reaches the leaderboard
+of main_all.py and main_analysis_compare.py, beside HILC (tiny: nside 16, one Test simulation).
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cmbml.core.handlers import get_handler
+from tests.method_package import layered_venv, pip_install, write_method_package
+
+REPO = Path(__file__).resolve().parents[1]
+SIMS = [
+    "make_instrument",
+    "make_noise_model",
+    "make_cosmology",
+    "make_cmb_spectra",
+    "make_foregrounds",
+    "make_sky",
+    "make_observations",
+    "make_mask",
+]
+ANALYSIS = ["postprocess", "pixel_metrics", "power_spectra", "summaries"]
+METHOD = ["onechannel_predict", *(f"onechannel_analysis_{s}" for s in ANALYSIS)]
+HILC = ["pyilc_predict", "analysis_mask", *(f"pyilc_analysis_{s}" for s in ANALYSIS)]
+TINY = [
+    "scenario.nside=16",
+    "scenario.nside_sky=32",
+    "splits=1-1",
+    "model.sim.cmb.camb_accuracy=temperature",
+    "model/pyilc=hilc",
+    "model.analysis.common_beam.fwhm_arcmin=40.0",  # wider than the 143 GHz beam (32.4')
+    "model.analysis.compare.models=[{model: HILC, working: PyILC_HILC, epoch: null}]",
+]
+
+
+def _script(python: Path, script: str, root: Path, *overrides: str) -> dict[str, int]:
+    """Run ``script`` with ``python``; return the units each stage computed."""
+    proc = subprocess.run(
+        [str(python), str(REPO / script), *TINY, f"local_system.datasets_root={root}", *overrides],
+        cwd=root.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    found = re.findall(r"stage (\w+): (\d+) to compute", proc.stdout)
+    return {name: int(ran) for name, ran in found}
+
+
+@pytest.mark.slow  # a venv, a pip install and two script runs (~30 s idle, ~60 s loaded)
+def test_installed_method_runs_through_the_scripts_to_the_leaderboard(tmp_path):
+    project = write_method_package(tmp_path / "cmbml-onechannel")
+    python = layered_venv(tmp_path / "venv")
+    pip_install(python, project)
+    root = tmp_path / "data"
+    # main_all.py's own stage list (pipeline.only must name stages of it): the method is in it
+    only = f"pipeline.only=[{','.join([*SIMS, *HILC, *METHOD, 'analysis_compare'])}]"
+    ran = _script(python, "main_all.py", root, only)
+    assert ran["onechannel_predict"] == 1 and ran["onechannel_analysis_summaries"] == 1
+    assert ran["analysis_compare"] == 1
+    dataset = root / "CMB_ML_16_1-1"
+    prediction = dataset / "OneChannel" / "Test" / "sim0000" / "cmb_map_pred.fits"
+    observed = dataset / "Simulation" / "Test" / "sim0000" / "obs_143_map.fits"
+    read = get_handler("healpix_map").read
+    np.testing.assert_array_equal(read(prediction), read(observed, field=0))
+    board = pd.read_csv(dataset / "Comparison" / "matched" / "pixel_comparison.csv")
+    assert list(board["model"]) == ["HILC", "OneChannel"]
+    means = board.set_index("model").filter(like="_mean")
+    assert np.isfinite(means.to_numpy(float)).all()
+    # one raw channel keeps its foregrounds and noise: the ILC beats it
+    assert means.loc["OneChannel", "mae_mean"] > means.loc["HILC", "mae_mean"]
+    # the comparison script sees the same leaderboard rows: nothing to recompute
+    again = _script(python, "main_analysis_compare.py", root)
+    assert again == {"analysis_compare": 0}
+    # this environment, without the package: the same script compares HILC alone
+    assert _script(Path(sys.executable), "main_analysis_compare.py", root) == {
+        "analysis_compare": 1
+    }
+    board = pd.read_csv(dataset / "Comparison" / "matched" / "pixel_comparison.csv")
+    assert list(board["model"]) == ["HILC"]
