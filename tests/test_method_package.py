@@ -15,18 +15,10 @@ import pytest
 
 from cmbml.core.handlers import get_handler
 from tests.method_package import layered_venv, pip_install, write_method_package
+from tests.sims.fiducial import SIMS_STAGES
 
 REPO = Path(__file__).resolve().parents[1]
-SIMS = [
-    "make_instrument",
-    "make_noise_model",
-    "make_cosmology",
-    "make_cmb_spectra",
-    "make_foregrounds",
-    "make_sky",
-    "make_observations",
-    "make_mask",
-]
+SIMS = [*SIMS_STAGES, "make_mask"]
 ANALYSIS = ["postprocess", "pixel_metrics", "power_spectra", "summaries"]
 METHOD = ["onechannel_predict", *(f"onechannel_analysis_{s}" for s in ANALYSIS)]
 BEAMS = {"native": 32.4, "common": 20.6}  # arcmin: 143 GHz (assets/instrument), the prediction
