@@ -22,6 +22,7 @@ installed`` (``cfg/base.yaml``) select all of them. ``methods=[coadd]`` selects 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -111,6 +112,7 @@ def register_methods() -> list[str]:
 
     Call again after installing a package in a running process.
     """
+    importlib.invalidate_caches()  # a package installed since the last call
     Plugins.instance().register(MethodsSearchPathPlugin)
     names = [method.name for method in installed_methods()]
     ConfigStore.instance().store(
