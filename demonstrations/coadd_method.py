@@ -8,9 +8,10 @@ diluted. It is the simplest "method" that is better than a single channel, and a
 ILC should beat.
 
 This module is what a user writes outside the ``cmbml`` package: a pure function (numpy in,
-numpy out) and a :class:`cmbml.core.Stage` that reads and writes through the catalog. It is
-registered with Hydra overrides (see ``E_adding_a_method.ipynb``); the folder holding it must
-be importable (``sys.path`` / ``PYTHONPATH``).
+numpy out) and a :class:`cmbml.core.Stage` that reads and writes through the catalog.
+``E_adding_a_method.ipynb`` puts it in a method package (``cmbml_coadd``, entry point
+``cmbml.methods``), installs it with pip and runs it through the scripts
+(``docs/adding-a-method.md``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ There is no hidden mutable state: ``path(name, **values)`` is a pure function of
 
 from __future__ import annotations
 
+import os
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from cmbml.core.config import REPO_ROOT
 from cmbml.core.errors import CatalogError
 from cmbml.core.handlers import HANDLERS, Handler, get_handler
+from cmbml.core.provenance import PathCodec
 
 __all__ = ["Catalog", "CatalogEntry", "placeholders"]
 
@@ -133,6 +136,20 @@ class Catalog:
             return Path(entry.path.format(**mapping))
         except (ValueError, TypeError) as exc:
             raise CatalogError(f"catalog entry '{name}' ({entry.path}): {exc}") from exc
+
+    def path_codec(self) -> PathCodec:
+        """Paths relative to the folders a dataset's provenance may name, tried in order: the
+        dataset (``@dataset``), the assets folder (``@assets``), PySM3's data tree
+        (``@pysm``, when ``PYSM_LOCAL_DATA`` is set) and this checkout (``@repo``). Manifests
+        and config hashes written through it hold no machine path for files under them."""
+        roots = {
+            "dataset": Path(self.context["root"]) / str(self.context["dataset"]),
+            "assets": Path(self.context["assets"]),
+        }
+        if os.environ.get("PYSM_LOCAL_DATA"):
+            roots["pysm"] = Path(os.environ["PYSM_LOCAL_DATA"])
+        roots["repo"] = REPO_ROOT
+        return PathCodec(roots)
 
     def handler(self, name: str) -> Handler:
         """The handler instance of entry ``name``."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from cmbml.core.methods import register_methods
 
 __all__ = [
     "CONFIG_DIR",
@@ -23,7 +27,8 @@ CONFIG_DIR = REPO_ROOT / "cfg"
 def register_resolvers() -> None:
     """Register ``${cmbml_repo:}`` (repository root), ``${cmbml_mul:a,b}`` (a * b) and
     ``${cmbml_default:value,default}`` (default when value is null) and
-    ``${cmbml_concat:list_a,list_b,...}`` (concatenated lists)."""
+    ``${cmbml_concat:list_a,list_b,...}`` (concatenated lists; a mapping stands for its values,
+    lists, in order)."""
     if not OmegaConf.has_resolver("cmbml_repo"):
         OmegaConf.register_new_resolver("cmbml_repo", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("cmbml_default"):
@@ -31,11 +36,17 @@ def register_resolvers() -> None:
             "cmbml_default", lambda value, default: default if value is None else value
         )
     if not OmegaConf.has_resolver("cmbml_concat"):
-        OmegaConf.register_new_resolver(
-            "cmbml_concat", lambda *lists: [item for items in lists for item in items]
-        )
+        OmegaConf.register_new_resolver("cmbml_concat", _concat)
     if not OmegaConf.has_resolver("cmbml_mul"):
         OmegaConf.register_new_resolver("cmbml_mul", lambda a, b: a * b)
+
+
+def _concat(*parts: Any) -> list:
+    items: list = []
+    for part in parts:
+        for values in part.values() if isinstance(part, Mapping) else [part]:
+            items.extend(values)
+    return items
 
 
 def quote_group_choices(overrides: list[str]) -> list[str]:
@@ -55,8 +66,10 @@ def quote_group_choices(overrides: list[str]) -> list[str]:
 
 
 def prepare_cli() -> None:
-    """Call before ``@hydra.main``: register resolvers and quote group choices in ``sys.argv``."""
+    """Call before ``@hydra.main``: register resolvers and installed method packages
+    (:mod:`cmbml.core.methods`) and quote group choices in ``sys.argv``."""
     register_resolvers()
+    register_methods()
     sys.argv[1:] = quote_group_choices(sys.argv[1:])
 
 
@@ -75,6 +88,7 @@ def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
+    register_methods()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return hydra_compose(
@@ -83,3 +97,4 @@ def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
 
 
 register_resolvers()
+register_methods()

@@ -2,7 +2,8 @@
 
 A manifest is written last, after every output of the unit is in place, and removed before the
 unit recomputes. It holds the stage's config hash, and the fingerprint (size, mtime_ns, SHA-256)
-of every file the unit read and wrote, under paths relative to the dataset and assets folders.
+of every file the unit read and wrote, under paths relative to the dataset and assets folders
+(:meth:`cmbml.core.Catalog.path_codec`).
 A unit is up to date when its manifest exists, its config hash equals the stage's hash now, and
 every recorded file still has its fingerprint (:func:`cmbml.core.provenance.matches`).
 """
@@ -50,12 +51,7 @@ class Ledger:
         self.catalog = catalog
         self.verify = verify
         self.writable = writable
-        self.codec = provenance.PathCodec(
-            {
-                "dataset": Path(catalog.context["root"]) / str(catalog.context["dataset"]),
-                "assets": Path(catalog.context["assets"]),
-            }
-        )
+        self.codec = catalog.path_codec()
 
     def path(self, stage: str, unit: tuple[str, int] | None) -> Path:
         """The manifest file of ``unit`` of ``stage`` (a stage name, or ``name/scope`` for a

@@ -6,8 +6,9 @@ recorded when a file is written (outputs) or first read (inputs). A later check 
 when asked to verify is the content hashed again, so a no-op rerun costs one ``stat()`` per file
 (the rule of DVC's cache and of Snakemake's mtime trigger, with content as the tie-breaker).
 
-Paths are stored relative to a few named roots (the dataset folder, the assets folder), so a moved
-or copied dataset stays up to date.
+Paths are stored relative to a few named roots (the dataset folder, the assets folder, ...), so a
+moved or copied dataset stays up to date; :meth:`PathCodec.portable` does the same for the paths in
+a stage's config before it is hashed, so a moved checkout or assets folder keeps every hash.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "Fingerprint",
@@ -120,6 +122,19 @@ class PathCodec:
             if path.is_relative_to(root):
                 return f"@{name}/{path.relative_to(root).as_posix()}"
         return str(path)
+
+    def portable(self, value: Any) -> Any:
+        """``value`` (nested dicts, lists, strings ...) with every absolute path string under a
+        root written ``@<root>/<relative path>``: what a config hash may depend on. A file's
+        content is not read here; the manifests of the units that read it hold its fingerprint.
+        """
+        if isinstance(value, Mapping):
+            return {key: self.portable(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.portable(item) for item in value]
+        if isinstance(value, str) and Path(value).is_absolute():
+            return self.encode(value)
+        return value
 
     def decode(self, text: str) -> Path:
         """The path of an encoded name under today's roots."""

@@ -223,6 +223,11 @@ def validate_config(cfg: DictConfig) -> None:
     ):
         if key not in cfg:
             raise ConfigError(f"config has no '{key}' key")
+    if "methods" in cfg:
+        raise ConfigError(
+            "config has a top-level 'methods' key: a method package's methods/<name>.yaml must "
+            "start with '# @package _global_' (docs/adding-a-method.md)"
+        )
     seed = OmegaConf.select(cfg, "seed")
     if not _accepts(int, seed):
         raise ConfigError(f"seed must be an integer, got {seed!r}")

@@ -260,10 +260,15 @@ class Stage:
 
     def config_hash(self) -> str:
         """Hash of what defines this stage's results besides its input files: its class, config
-        (:meth:`stage_config`) and, for ``covers_units`` stages, the (split, sim) units."""
+        (:meth:`stage_config`) and, for ``covers_units`` stages, the (split, sim) units.
+
+        Paths in the config count relative to the dataset, assets, PySM3 data and checkout
+        folders (:meth:`cmbml.core.Catalog.path_codec`), so a moved checkout or assets folder,
+        or a second checkout on the same dataset, finds the same hashes."""
+        config = self.catalog.path_codec().portable(self.stage_config())
         parts = [
             f"{type(self).__module__}.{type(self).__qualname__}",
-            json.dumps(self.stage_config(), sort_keys=True, default=str),
+            json.dumps(config, sort_keys=True, default=str),
         ]
         if self.covers_units:
             parts.append(json.dumps(list(self.units())))

@@ -30,7 +30,6 @@ sources (:class:`cmbml.sims.extragalactic.PointSources`) are added in uK_CMB.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -294,16 +293,26 @@ class ForegroundModel:
         return out
 
 
-def _ame_emissivity_file(width: float) -> str:
-    """Write (once per process) a log-normal emissivity table for PySM3's ``SpDust``."""
-    folder = Path(tempfile.gettempdir()) / f"cmbml_pysm3_{os.getpid()}"
-    path = folder / f"lognormal_emissivity_w{width:.6g}.txt"
-    if not path.exists():
-        folder.mkdir(exist_ok=True)
-        nu = np.geomspace(0.05, 5000.0, 20001)
-        flux = np.exp(-(np.log(nu / _AME_TABLE_PEAK_GHZ) ** 2) / (2.0 * width**2))
-        np.savetxt(path, np.column_stack([nu, flux]))
-    return str(path)
+def _lognormal_spdust(imap, params: dict, freq_ref: str, nside: int):
+    """PySM3 ``SpDust`` with a log-normal emissivity table of ``params["width"]``, peaking at
+    :data:`_AME_TABLE_PEAK_GHZ` and shifted to ``params["freq_peak"]`` (GHz). The table goes
+    through a temporary folder that is removed once PySM3 has read it."""
+    import pysm3
+    import pysm3.units as u
+
+    nu = np.geomspace(0.05, 5000.0, 20001)
+    flux = np.exp(-(np.log(nu / _AME_TABLE_PEAK_GHZ) ** 2) / (2.0 * float(params["width"]) ** 2))
+    with tempfile.TemporaryDirectory(prefix="cmbml_pysm3_") as folder:
+        table = Path(folder) / "lognormal_emissivity.txt"
+        np.savetxt(table, np.column_stack([nu, flux]))
+        return pysm3.SpDust(
+            map_I=imap,
+            freq_ref_I=freq_ref,
+            emissivity=str(table),
+            freq_peak=params["freq_peak"] * u.GHz,
+            freq_ref_peak=f"{_AME_TABLE_PEAK_GHZ} GHz",
+            nside=nside,
+        )
 
 
 def pysm3_model(t: ComponentTemplate):
@@ -344,14 +353,7 @@ def pysm3_model(t: ComponentTemplate):
         raise ValueError(f"{t.name}: the log-normal (SpDust) law has no polarisation in PySM3")
     if params["width"].ndim:
         raise ValueError(f"{t.name}: PySM3 SpDust needs a uniform log-normal width")
-    return pysm3.SpDust(
-        map_I=imap,
-        freq_ref_I=ref,
-        emissivity=_ame_emissivity_file(float(params["width"])),
-        freq_peak=params["freq_peak"] * u.GHz,
-        freq_ref_peak=f"{_AME_TABLE_PEAK_GHZ} GHz",
-        nside=t.nside,
-    )
+    return _lognormal_spdust(imap, params, ref, t.nside)
 
 
 def model_from_config(fg_cfg: Mapping, nside_sky: int, seed: int, freqs_ghz=None):

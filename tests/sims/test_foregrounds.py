@@ -1,12 +1,14 @@
-"""Foreground emission: SEDs against the analytic laws in uK_CMB, dominance, PySM3 paths."""
+"""Foreground emission: SEDs against the analytic laws in uK_CMB, dominance, PySM3 paths, no
+temporary files left by any engine."""
 
+import tempfile
 from pathlib import Path
 
 import healpy as hp
 import numpy as np
 import pytest
 
-from cmbml.sims.foregrounds import ForegroundModel, krj_to_kcmb
+from cmbml.sims.foregrounds import ForegroundModel, krj_to_kcmb, pysm3_model
 from cmbml.sims.pysm_presets import PresetForegroundModel, preset_data_files
 from cmbml.sims.templates import ComponentTemplate, make_templates
 from tests.sims.skyconfig import galactic_components, galaxy
@@ -276,3 +278,20 @@ def test_extragalactic_presets_run_from_local_files(tmp_path, monkeypatch):
         # PySM3 caches the interpolated maps in float32
         assert np.allclose(got[0], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()), f
         assert np.all(got[1:] == 0)
+
+
+def test_foreground_engines_leave_no_temporary_files(templates, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ForegroundModel(templates).emission(100.0)  # engine numpy
+    # engine pysm3: the PySM3 objects it builds (the AME one from a tabulated emissivity)
+    models = {t.name: pysm3_model(t) for t in templates.values() if t.kind == "galactic"}
+    nu, flux = models["ame"].emissivity
+    peak = nu[np.argmax(flux)]
+    assert peak == pytest.approx(30.0, rel=1e-3)  # the log-normal table, read before removal
+    ff = np.abs(np.random.default_rng(1).normal(5, 1, hp.nside2npix(8)))
+    _write_pysm_file(tmp_path / "pysm" / "pysm_2" / "ff_t_new.fits", ff)
+    monkeypatch.setenv("PYSM_LOCAL_DATA", str(tmp_path / "pysm"))
+    PresetForegroundModel(["f1"], 8).emission(30.0)  # PySM3 presets
+    assert sorted(p.name for p in scratch.iterdir()) == []

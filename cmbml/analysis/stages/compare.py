@@ -16,11 +16,41 @@ from cmbml.core import ConfigError, Stage
 __all__ = ["AnalysisCompare"]
 
 
+def compared_models(cfg) -> tuple[str, list[dict]]:
+    """The split compared and the method rows of ``model.analysis.compare``: its ``models``
+    list followed by the ``extra_models`` that installed method packages add.
+
+    Raises
+    ------
+    ConfigError
+        When the block is missing, empty, or a row lacks ``model``, ``working`` or ``epoch``.
+    """
+    node = OmegaConf.select(cfg, "model.analysis.compare")
+    if node is None:
+        raise ConfigError("config has no 'model.analysis.compare' (the methods to compare)")
+    compare = OmegaConf.to_container(node, resolve=True)
+    keys = {f"models[{i}]": entry for i, entry in enumerate(compare.get("models") or [])}
+    keys.update(
+        {f"extra_models.{k}": entry for k, entry in (compare.get("extra_models") or {}).items()}
+    )
+    if not keys:
+        raise ConfigError(
+            "model.analysis.compare.models and extra_models are empty: nothing to compare"
+        )
+    for key, entry in keys.items():
+        missing = [k for k in ("model", "working", "epoch") if k not in entry]
+        if missing:
+            raise ConfigError(f"model.analysis.compare.{key} lacks key(s) {missing}")
+    return str(compare.get("split", "Test")), list(keys.values())
+
+
 class AnalysisCompare(Stage):
     """Leaderboard of several methods' analyses of the same dataset under one scoring protocol.
 
     ``model.analysis.compare.models`` lists ``{model, working, epoch}`` (display name, the
-    method's working directory, the epoch to compare; ``null`` for methods without epochs);
+    method's working directory, the epoch to compare; ``null`` for methods without epochs),
+    followed by the values of ``model.analysis.compare.extra_models`` (the rows of installed
+    method packages, by method name);
     ``model.analysis.compare.split`` names the analysed split; ``model.analysis.protocol`` the
     protocol (every method's summary must carry it). One row per method, columns ``model``,
     ``protocol`` then ``<metric>_mean``, ``<metric>_std``; Markdown and LaTeX name the protocol
@@ -66,18 +96,7 @@ class AnalysisCompare(Stage):
         return protocol_of(self.cfg)
 
     def _models(self) -> tuple[str, list[dict]]:
-        node = OmegaConf.select(self.cfg, "model.analysis.compare")
-        if node is None:
-            raise ConfigError("config has no 'model.analysis.compare' (the methods to compare)")
-        compare = OmegaConf.to_container(node, resolve=True)
-        models = compare.get("models") or []
-        if not models:
-            raise ConfigError("model.analysis.compare.models is empty: nothing to compare")
-        for i, entry in enumerate(models):
-            missing = [k for k in ("model", "working", "epoch") if k not in entry]
-            if missing:
-                raise ConfigError(f"model.analysis.compare.models[{i}] lacks key(s) {missing}")
-        return str(compare.get("split", "Test")), models
+        return compared_models(self.cfg)
 
     def _method_files(self) -> list[dict]:
         """Per method: ``model``, ``epoch`` and the paths it is compared from (``pixel``,

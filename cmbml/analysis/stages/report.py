@@ -9,12 +9,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import yaml
-from omegaconf import OmegaConf
 
 from cmbml.analysis import report_html as rh
 from cmbml.analysis import tables
 from cmbml.analysis.lineage import ManifestIndex, StageTrail
 from cmbml.analysis.stages.base import protocol_of
+from cmbml.analysis.stages.compare import compared_models
 from cmbml.core import MissingInputError, Stage, get_handler, provenance
 from cmbml.core.manifests import STAGE_RECORD_ENTRY, Ledger
 from cmbml.core.version import code_version
@@ -61,8 +61,7 @@ class AnalysisReport(Stage):
         return sorted(csvs + mds), [p for p in files if p.suffix == ".png"]
 
     def _models(self) -> list[dict]:
-        node = OmegaConf.select(self.cfg, "model.analysis.compare.models")
-        return [] if node is None else list(OmegaConf.to_container(node, resolve=True))
+        return compared_models(self.cfg)[1]
 
     def _method_figures(self, working: str, protocol: str) -> list[Path]:
         """PNG figures of a method's analysis under ``protocol`` (the catalog's folder of the
