@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from cmbml.analysis.published import read_camb_spectrum, wmap_cosmology
 from cmbml.analysis.tables import epoch_label
 from cmbml.core import ConfigError, MissingInputError, Stage
 from cmbml.core.catalog import placeholders
+from cmbml.core.dataset import RECORD, observed_pixel_window
 from cmbml.core.provenance import fingerprint
 
 __all__ = ["PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
@@ -25,16 +27,28 @@ ANALYSIS = "model.analysis"
 PROTOCOLS = ("matched", "published")
 """Scoring protocols: the truth brought to the prediction's resolution, or CMB-ML's."""
 _MISSING = object()
+DATASET_WINDOW = "dataset"
+"""``pixwin`` value of a method whose output keeps the observed maps' pixel window."""
 #: ``model.analysis`` keys that define the spectra (and the stages built on them).
 SPECTRUM_KEYS = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor", "spectrum_lmin")
 _SPIN2: dict[str, Coupling] = {}  # spin-2 matrices computed in this process, by weight content
 
 
-def resolution(node: Any, key: str) -> Resolution:
-    """A :class:`Resolution` from a ``{fwhm_arcmin, pixwin}`` mapping (``key`` names it)."""
+def resolution(node: Any, key: str, observed: Callable[[], bool] | None = None) -> Resolution:
+    """A :class:`Resolution` from a ``{fwhm_arcmin, pixwin}`` mapping (``key`` names it).
+
+    ``pixwin`` is ``true``, ``false`` or, where ``observed`` is given, ``dataset``: the pixel
+    window the dataset's observed maps carry (``observed()``, see :mod:`cmbml.core.dataset`).
+    """
     if not isinstance(node, dict) or "fwhm_arcmin" not in node or "pixwin" not in node:
         raise ConfigError(f"{key} must be a mapping with fwhm_arcmin and pixwin, got {node!r}")
-    return Resolution(float(node["fwhm_arcmin"]), bool(node["pixwin"]))
+    pixwin = node["pixwin"]
+    if pixwin == DATASET_WINDOW and observed is not None:
+        pixwin = observed()
+    if not isinstance(pixwin, bool):
+        allowed = "true, false or 'dataset'" if observed is not None else "true or false"
+        raise ConfigError(f"{key}.pixwin must be {allowed}, got {pixwin!r}")
+    return Resolution(float(node["fwhm_arcmin"]), pixwin)
 
 
 def protocol_of(cfg) -> str:
@@ -76,13 +90,13 @@ class AnalysisStage(Stage):
     def inputs(self) -> tuple[str, ...]:  # type: ignore[override]
         """Catalog entries read: the fixed ones plus the method's prediction when used."""
         extra = (self.method["prediction"],) if self.reads_prediction else ()
-        return (*self.fixed_inputs, *extra)
+        return (*self.fixed_inputs, RECORD, *extra)
 
     @property
     def config_keys(self) -> tuple[str, ...]:  # type: ignore[override]
         """The protocol, the analysis settings this stage uses and the method's entry."""
         keys = ("protocol", *self.analysis_keys)
-        return (*(f"{ANALYSIS}.{k}" for k in keys), self.method_key)
+        return (*(f"{ANALYSIS}.{k}" for k in keys), self.method_key, "dataset.pixel_window")
 
     @property
     def method_key(self) -> str:
@@ -143,13 +157,19 @@ class AnalysisStage(Stage):
         """``model.analysis.fields``: ``None`` (auto) or the requested Stokes fields."""
         return parse_fields(self.option("fields"))
 
+    def prediction_resolution(self) -> Resolution:
+        """The method's output resolution (``beam``; ``pixwin: dataset`` reads the dataset's
+        record, :func:`cmbml.core.dataset.observed_pixel_window`)."""
+        key = f"{self.method_key}.beam"
+        return resolution(self.method["beam"], key, lambda: observed_pixel_window(self))
+
     def resolutions(self) -> tuple[Resolution, Resolution]:
         """Resolutions of the post-processed truth and prediction under the protocol."""
         if self.protocol == "matched":
             common = resolution(self.option("common_beam"), f"{ANALYSIS}.common_beam")
             return common, common
         truth = resolution(self.option("truth_beam"), f"{ANALYSIS}.truth_beam")
-        return truth, resolution(self.method["beam"], f"{self.method_key}.beam")
+        return truth, self.prediction_resolution()
 
     def metric_range(self, spectrum: str = "TT") -> tuple[int, int]:
         """First and last multipole of a spectrum's metrics: from

@@ -50,7 +50,7 @@ class AnalysisPostProcess(AnalysisStage):
             lmax_compare=int(self.option("lmax_compare")),
             niter=int(self.option("niter")),
         )
-        pred_res = resolution(self.method["beam"], f"{self.method_key}.beam")
+        pred_res = self.prediction_resolution()
         predicted = set()
         for epoch in self.epochs:
             where = dict(split=split, sim=sim, epoch=epoch)

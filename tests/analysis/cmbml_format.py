@@ -1,0 +1,68 @@
+"""A small dataset in CMB-ML's published format, for the analysis tests of CMB-ML's data.
+
+CMB-ML's maps are PySM3's ``apply_smoothing_and_coord_transform`` output: each band's sky
+smoothed by its Gaussian beam and synthesised with ``pixwin=False`` (no HEALPix pixel window),
+plus noise, in uK_CMB; the truth ``cmb_map_fid.fits`` is the unbeamed CMB. Here the sky is the CMB
+alone (a Gaussian realisation of healpy's bundled spectrum) and the noise white at
+``noise_scale`` times the Planck level of each band (the detector table's sensitivity).
+``get_data/get_dataset.py`` writes the dataset's record (``dataset.yaml``: no pixel window).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import healpy as hp
+import numpy as np
+
+from cmbml import sphere
+from cmbml.sims.instrument import default_detector_table, load_detectors
+from cmbml.sims.noise import white_noise_sigma
+from tests.get_data.test_scripts import load_script
+from tests.sims.planck_files import write_planck_bintable
+
+PLANCK_NAME = "COM_CMB_IQU-nilc_2048_R3.00_full.fits"
+
+
+def theory_cl(lmax: int) -> np.ndarray:
+    """TT C_l (uK_CMB², l = 0 .. lmax) of healpy's bundled ``totcls.dat``."""
+    dl = np.loadtxt(Path(hp.__file__).parent / "data" / "totcls.dat")[: lmax + 1, 1]
+    ell = np.arange(lmax + 1)
+    cl = np.zeros(lmax + 1)
+    cl[2:] = dl[2:] * 2 * np.pi / (ell[2:] * (ell[2:] + 1))
+    return cl
+
+
+def write_map(path: Path, data: np.ndarray) -> None:
+    """An intensity map as CMB-ML writes it (float32, I_STOKES, uK_CMB)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hp.write_map(path, data, column_names=["I_STOKES"], column_units=["uK_CMB"], dtype=np.float32)
+
+
+def write_dataset(
+    folder: Path, nside: int, n_test: int, *, noise_scale: float = 0.3, seed: int = 3
+) -> None:
+    """Test simulations (intensity) in CMB-ML's layout under ``folder`` and its record."""
+    rng = np.random.default_rng(seed)
+    lmax = 3 * nside - 1
+    detectors = load_detectors(default_detector_table())
+    for sim in range(n_test):
+        sim_dir = folder / f"Simulation/Test/sim{sim:04d}"
+        alm = hp.synalm(theory_cl(lmax), lmax=lmax, new=True)
+        write_map(sim_dir / "cmb_map_fid.fits", sphere.alm2map(alm, nside, lmax))
+        for band, det in detectors.items():
+            beam = sphere.gaussian_beam(det.fwhm_arcmin, lmax)
+            sky = sphere.alm2map(sphere.almxfl(alm, beam), nside, lmax)
+            sigma = noise_scale * white_noise_sigma(det.noise_t_uk_arcmin, nside)
+            write_map(sim_dir / f"obs_{band}_map.fits", sky + rng.normal(0.0, sigma, sky.size))
+    load_script("get_dataset").write_record(folder)
+
+
+def write_tmask(path: Path, nside: int, b_deg: float = 20.0) -> np.ndarray:
+    """A Planck-format NILC file whose TMASK keeps |b| > ``b_deg`` (at 2 ``nside``, NESTED)."""
+    fine = 2 * nside
+    lat = np.degrees(np.arcsin(hp.pix2vec(fine, np.arange(12 * fine**2))[2]))
+    tmask = (np.abs(lat) > b_deg).astype(float)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_planck_bintable(path, {"I_STOKES": 0 * tmask, "TMASK": tmask}, {"I_STOKES": "K_CMB"})
+    return tmask
