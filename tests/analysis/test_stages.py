@@ -49,6 +49,7 @@ def _config(root, *extra, stages=(*STAGES, "analysis_compare")):
         "model.analysis.methods.cmbnncs.epochs=[1,2]",
         "model.analysis.compare.models.1.epoch=2",
         "model.analysis.bin_width=8",
+        "dataset.pixel_window=true",  # maps written below as cmbml's: with the pixel window
         f"pipeline.stages=[{','.join(stages)}]",
     ]
     for name, (path, handler) in INPUTS.items():

@@ -221,6 +221,7 @@ def _eonly_config(root, *extra):
             "splits.Valid.n_sims=0",
             f"splits.Test.n_sims={N_EONLY}",
             "model.analysis.bin_width=8",
+            "dataset.pixel_window=true",  # the prediction below carries it, as cmbml's
             f"pipeline.stages=[{','.join(stages)}]",
             *extra,
         ],
