@@ -21,11 +21,14 @@ from cmbml.core.catalog import placeholders
 from cmbml.core.dataset import RECORD, observed_pixel_window
 from cmbml.core.provenance import fingerprint
 
-__all__ = ["PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
+__all__ = ["CMB_ML_PROTOCOLS", "PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
 
 ANALYSIS = "model.analysis"
-PROTOCOLS = ("matched", "published")
-"""Scoring protocols: the truth brought to the prediction's resolution, or CMB-ML's."""
+PROTOCOLS = ("matched", "published", "iccv2025")
+"""Scoring protocols: cmbml's (both maps at a common resolution), CMB-ML's main-branch table
+(each prediction at its own beam) and CMB-ML's ICCV 2025 table (both at each target beam)."""
+CMB_ML_PROTOCOLS = ("published", "iccv2025")
+"""The protocols that reproduce CMB-ML's tables: the Planck TMASK, CMB-ML's spectra."""
 _MISSING = object()
 DATASET_WINDOW = "dataset"
 """``pixwin`` value of a method whose output keeps the observed maps' pixel window."""

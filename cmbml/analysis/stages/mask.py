@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from cmbml.analysis.fields import parse_fields
 from cmbml.analysis.mask import apodize, planck_tmask
 from cmbml.analysis.master import Coupling
-from cmbml.analysis.stages.base import PROTOCOLS, protocol_of
+from cmbml.analysis.stages.base import CMB_ML_PROTOCOLS, protocol_of
 from cmbml.core import BadInputError, ConfigError, Stage
 
 __all__ = ["PLANCK_HINT", "AnalysisMask"]
@@ -25,9 +25,10 @@ class AnalysisMask(Stage):
     ``model.analysis.mask.source`` picks the binary mask: ``dataset`` (the simulation's
     ``mask``, from ``main_sims.py``), ``planck`` (the ``column`` of ``planck_file``, averaged to
     ``scenario.nside`` and kept where >= ``threshold``: CMB-ML's TMASK >= 0.9) or ``auto``: for
-    the ``matched`` protocol the dataset's mask when it exists, else the Planck one; for the
-    ``published`` protocol the Planck one when its file exists, else the dataset's. A missing
-    Planck file names the command that fetches it. The weight of the power spectra is the C1
+    the ``matched`` protocol the dataset's mask when it exists, else the Planck one; for CMB-ML's
+    protocols (``published``, ``iccv2025``) the Planck one, always: without its file they fail,
+    naming the file, the command that fetches it and ``model.analysis.mask.source=dataset`` (a
+    score on another mask, which is then not CMB-ML's). The weight of the power spectra is the C1
     apodisation over ``apodization_deg``; its mode-coupling matrices are computed once here: TT,
     and the spin-2 ones (TE, EE/BB) when Q, U may be analysed (``model.analysis.fields`` is
     ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``).
@@ -62,7 +63,12 @@ class AnalysisMask(Stage):
         info = {"protocol": protocol, "source": source, "nside": nside}
         if source == "planck":
             hint = PLANCK_HINT
-            if not self.exists("mask"):
+            if protocol in CMB_ML_PROTOCOLS:
+                hint += (
+                    f" (CMB-ML's {protocol} protocol scores on the Planck TMASK), or score on the "
+                    "dataset's own mask with model.analysis.mask.source=dataset"
+                )
+            elif not self.exists("mask"):
                 hint += f"; the dataset has no mask of its own ({self.path('mask')})"
             path = self.asset(mcfg["planck_file"], hint=hint)
             binary = planck_tmask(
@@ -99,8 +105,6 @@ class AnalysisMask(Stage):
             )
         if source != "auto":
             return source
-        has_planck = Path(mcfg["planck_file"]).is_file()
-        has_dataset = self.exists("mask")
-        if protocol == PROTOCOLS[1]:
-            return "planck" if has_planck or not has_dataset else "dataset"
-        return "dataset" if has_dataset else "planck"
+        if protocol in CMB_ML_PROTOCOLS:
+            return "planck"
+        return "dataset" if self.exists("mask") else "planck"
