@@ -2,9 +2,10 @@
 
 CMB-ML's maps are PySM3's ``apply_smoothing_and_coord_transform`` output: each band's sky
 smoothed by its Gaussian beam and synthesised with ``pixwin=False`` (no HEALPix pixel window),
-plus noise, in uK_CMB; the truth ``cmb_map_fid.fits`` is the unbeamed CMB. Here the sky is the CMB
-alone (a Gaussian realisation of healpy's bundled spectrum) and the noise white at
-``noise_scale`` times the Planck level of each band (the detector table's sensitivity).
+plus noise, in uK_CMB; the truth ``cmb_map_fid.fits`` is the unbeamed CMB, ``cmb_ps_fid.txt``
+its CAMB spectrum. Here the sky is the CMB alone (a Gaussian realisation of healpy's bundled
+spectrum) and the noise white at ``noise_scale`` times the Planck level of each band (the
+detector table's sensitivity).
 ``get_data/get_dataset.py`` writes the dataset's record (``dataset.yaml``: no pixel window).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import healpy as hp
 import numpy as np
+from camb.results import save_cmb_power_array
 
 from cmbml import sphere
 from cmbml.sims.instrument import default_detector_table, load_detectors
@@ -33,6 +35,16 @@ def theory_cl(lmax: int) -> np.ndarray:
     return cl
 
 
+def write_camb_spectrum(folder: Path, sim: int, lmax: int) -> None:
+    """The simulation's ``cmb_ps_fid.txt``, written by CAMB's own writer (D_l in uK², l >= 0)."""
+    table = np.loadtxt(Path(hp.__file__).parent / "data" / "totcls.dat")[: lmax + 1]
+    spectra = np.zeros((lmax + 1, 7))
+    spectra[:, :4] = table[:, 1:5]
+    path = folder / f"Simulation_Working/Simulation_CMB_Power_Spectra/Test/sim{sim:04d}"
+    path.mkdir(parents=True, exist_ok=True)
+    save_cmb_power_array(str(path / "cmb_ps_fid.txt"), spectra, "TT EE BB TE PP PT PE")
+
+
 def write_map(path: Path, data: np.ndarray) -> None:
     """An intensity map as CMB-ML writes it (float32, I_STOKES, uK_CMB)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +62,7 @@ def write_dataset(
         sim_dir = folder / f"Simulation/Test/sim{sim:04d}"
         alm = hp.synalm(theory_cl(lmax), lmax=lmax, new=True)
         write_map(sim_dir / "cmb_map_fid.fits", sphere.alm2map(alm, nside, lmax))
+        write_camb_spectrum(folder, sim, 4 * nside)
         for band, det in detectors.items():
             beam = sphere.gaussian_beam(det.fwhm_arcmin, lmax)
             sky = sphere.alm2map(sphere.almxfl(alm, beam), nside, lmax)
@@ -66,3 +79,18 @@ def write_tmask(path: Path, nside: int, b_deg: float = 20.0) -> np.ndarray:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_planck_bintable(path, {"I_STOKES": 0 * tmask, "TMASK": tmask}, {"I_STOKES": "K_CMB"})
     return tmask
+
+
+def post_by_hand(m, source_fwhm, target_fwhm, mask):
+    """CMB-ML's D_common_map_post with healpy: map2alm at 2 nside, b_target[:lmax] /
+    b_source[:lmax] (healpy's almxfl zero-pads the filter beyond), alm2map, hp.ma and
+    hp.remove_dipole; returns the kept pixels."""
+    nside = hp.npix2nside(np.size(m))
+    lmax = 2 * nside
+    ones = np.ones(lmax + 1)
+    source = hp.gauss_beam(np.radians(source_fwhm / 60), lmax) if source_fwhm else ones
+    target = hp.gauss_beam(np.radians(target_fwhm / 60), lmax) if target_fwhm else ones
+    alm = hp.almxfl(hp.map2alm(m, lmax=lmax), target[:lmax] / source[:lmax])
+    post = hp.ma(hp.alm2map(alm, nside))
+    post.mask = np.logical_not(mask)
+    return hp.remove_dipole(post).compressed()

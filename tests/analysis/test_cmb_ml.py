@@ -9,6 +9,8 @@ import pytest
 from cmbml.analysis import cmb_ml
 from cmbml.analysis.postprocess import Resolution
 
+from .cmbml_format import post_by_hand
+
 NSIDE = 16
 LMAX = 2 * NSIDE
 
@@ -25,18 +27,6 @@ def sky(theory_cl, gaussian_alm, cut_masks):
     return truth, prediction, binary
 
 
-def _by_hand(m, source_fwhm, target_fwhm, mask):
-    """D_common_map_post's steps: map2alm at 2 nside, b_target[:lmax] / b_source[:lmax] (healpy
-    zero-pads the filter beyond), alm2map, hp.ma + hp.remove_dipole."""
-    ones = np.ones(LMAX + 1)
-    source = hp.gauss_beam(np.radians(source_fwhm / 60), LMAX) if source_fwhm else ones
-    target = hp.gauss_beam(np.radians(target_fwhm / 60), LMAX) if target_fwhm else ones
-    alm = hp.almxfl(hp.map2alm(m, lmax=LMAX), target[:LMAX] / source[:LMAX])
-    post = hp.ma(hp.alm2map(alm, NSIDE))
-    post.mask = np.logical_not(mask)
-    return hp.remove_dipole(post).compressed()
-
-
 @pytest.mark.parametrize("target", [None, 20.6, 60.0])
 @pytest.mark.parametrize("source", [0.0, 20.6])
 def test_maps_at_a_target_beam_are_cmb_mls(sky, source, target):
@@ -44,7 +34,7 @@ def test_maps_at_a_target_beam_are_cmb_mls(sky, source, target):
     m = truth if source == 0.0 else prediction
     beam = cmb_ml.TargetBeam("t", target)
     ours = cmb_ml.to_target_beam(m, mask, resolution=Resolution(source), target=beam, lmax=LMAX)
-    np.testing.assert_allclose(ours[mask > 0], _by_hand(m, source, target, mask), atol=1e-8)
+    np.testing.assert_allclose(ours[mask > 0], post_by_hand(m, source, target, mask), atol=1e-8)
     assert np.all(ours[mask == 0] == 0)
 
 

@@ -173,6 +173,7 @@ def test_published_protocol_scores_q_and_u_too(iqu_analysis):
             data.parent / "quiet_detectors.csv",
             stages,
             "model.analysis.protocol=published",
+            "model.analysis.mask.source=dataset",
         )
     )
     folder = data / "PyILC_CNILC/Analysis/published"

@@ -11,6 +11,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from cmbml.analysis import spectra
+from cmbml.analysis.cmb_ml import TargetBeam, target_beams
 from cmbml.analysis.fields import file_fields, parse_fields
 from cmbml.analysis.master import Coupling
 from cmbml.analysis.postprocess import Resolution
@@ -21,7 +22,14 @@ from cmbml.core.catalog import placeholders
 from cmbml.core.dataset import RECORD, observed_pixel_window
 from cmbml.core.provenance import fingerprint
 
-__all__ = ["CMB_ML_PROTOCOLS", "PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
+__all__ = [
+    "CMB_ML_PROTOCOLS",
+    "PROTOCOLS",
+    "AnalysisStage",
+    "protocol_of",
+    "resolution",
+    "scorings",
+]
 
 ANALYSIS = "model.analysis"
 PROTOCOLS = ("matched", "published", "iccv2025")
@@ -62,6 +70,23 @@ def protocol_of(cfg) -> str:
     return str(protocol)
 
 
+def scorings(cfg) -> list[tuple[str, TargetBeam | None]]:
+    """The scorings of the maps under ``model.analysis.protocol``: ``(folder, target beam)``,
+    the folder filling the catalog's ``{scoring}``. One, ``(protocol, None)``, for ``matched``
+    and ``published``; one per ``model.analysis.cmb_ml.target_beams`` entry,
+    ``("iccv2025/<name>", beam)``, for ``iccv2025``."""
+    protocol = protocol_of(cfg)
+    if protocol != "iccv2025":
+        return [(protocol, None)]
+    key = f"{ANALYSIS}.cmb_ml.target_beams"
+    node = OmegaConf.select(cfg, key)
+    try:
+        beams = target_beams(OmegaConf.to_container(node, resolve=True) if node else [], key)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return [(f"{protocol}/{beam.name}", beam) for beam in beams]
+
+
 @functools.lru_cache(maxsize=2)
 def _load_coupling(path: str, digest: str) -> Coupling:
     """The coupling matrices of a file, cached per process by content (inverses included)."""
@@ -98,7 +123,7 @@ class AnalysisStage(Stage):
     @property
     def config_keys(self) -> tuple[str, ...]:  # type: ignore[override]
         """The protocol, the analysis settings this stage uses and the method's entry."""
-        keys = ("protocol", *self.analysis_keys)
+        keys = ("protocol", "cmb_ml", *self.analysis_keys)
         return (*(f"{ANALYSIS}.{k}" for k in keys), self.method_key, "dataset.pixel_window")
 
     @property
@@ -147,8 +172,17 @@ class AnalysisStage(Stage):
 
     @property
     def protocol(self) -> str:
-        """The scoring protocol (``matched`` or ``published``)."""
+        """The scoring protocol (``matched``, ``published`` or ``iccv2025``)."""
         return protocol_of(self.cfg)
+
+    @property
+    def cmb_ml(self) -> bool:
+        """Whether the protocol is one of CMB-ML's (its mask weight and spectra)."""
+        return self.protocol in CMB_ML_PROTOCOLS
+
+    def scorings(self) -> list[tuple[str, TargetBeam | None]]:
+        """The scorings of the maps (:func:`scorings`)."""
+        return scorings(self.cfg)
 
     @property
     def epochs(self) -> list:
@@ -175,10 +209,13 @@ class AnalysisStage(Stage):
         return truth, self.prediction_resolution()
 
     def metric_range(self, spectrum: str = "TT") -> tuple[int, int]:
-        """First and last multipole of a spectrum's metrics: from
+        """First and last multipole of a spectrum's metrics (CMB-ML's protocols: 2 and
+        ``model.analysis.cmb_ml.lmax``; its statistics also count D_0 = 0 and D_1). Else from
         ``model.analysis.spectrum_lmin[spectrum]`` (2 when absent) to the last multipole where
         the transfer functions divided out of that spectrum (``b_T²``, ``b_P²`` or ``b_T b_P``)
         keep ``>= model.analysis.beam_floor``, at most ``model.analysis.lmax``."""
+        if self.cmb_ml:  # CMB-ML's statistics: unbinned D_l to its lmax (from l = 0)
+            return spectra.LMIN, int(self.option("cmb_ml.lmax"))
         nside = int(self.cfg.scenario.nside)
         lmax = int(self.option("lmax"))
         windows = [
@@ -203,6 +240,8 @@ class AnalysisStage(Stage):
         template = placeholders(self.catalog.entry(name).path)
         if "working" in template and "working" not in values:
             values["working"] = self.method["working"]
+        if "scoring" in template and "scoring" not in values:
+            values["scoring"] = self.protocol
         if "epoch" in values:
             if "epoch" not in template:
                 if values["epoch"] is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from cmbml.analysis.cmb_ml import c1_apodize
 from cmbml.analysis.fields import parse_fields
 from cmbml.analysis.mask import apodize, planck_tmask
 from cmbml.analysis.master import Coupling
@@ -31,9 +32,12 @@ class AnalysisMask(Stage):
     score on another mask, which is then not CMB-ML's). The weight of the power spectra is the C1
     apodisation over ``apodization_deg``; its mode-coupling matrices are computed once here: TT,
     and the spin-2 ones (TE, EE/BB) when Q, U may be analysed (``model.analysis.fields`` is
-    ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``).
+    ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``). Under CMB-ML's protocols the
+    weight is CMB-ML's (NaMaster's C1 over ``model.analysis.cmb_ml.apodization_arcmin``) and no
+    coupling matrix is written (its spectra are not decoupled).
 
-    Config: ``scenario.{nside, map_fields}``, ``model.analysis.{protocol, mask, fields}``. Reads
+    Config: ``scenario.{nside, map_fields}``, ``model.analysis.{protocol, mask, fields,
+    cmb_ml.apodization_arcmin}``. Reads
     ``mask`` (when the dataset's is used) or the Planck file (an external asset); writes
     ``analysis_mask``, ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
     """
@@ -47,6 +51,7 @@ class AnalysisMask(Stage):
         "model.analysis.protocol",
         "model.analysis.mask",
         "model.analysis.fields",
+        "model.analysis.cmb_ml.apodization_arcmin",
     )
     per_sim = False
 
@@ -81,19 +86,24 @@ class AnalysisMask(Stage):
             info["file"] = self.path("mask").name
         if not binary.any():
             raise BadInputError(f"stage '{self.name}': the {source} mask keeps no pixel")
-        weight = apodize(binary, float(mcfg["apodization_deg"]))
-        requested = parse_fields(self.cfg.model.analysis.fields)
-        spin2 = "Q" in (requested or self.cfg.scenario.map_fields)
-        coupling = Coupling.from_weight(weight, spin2=spin2)
-        info.update(
-            apodization_deg=float(mcfg["apodization_deg"]),
-            fsky=float(binary.mean()),
-            fsky_weight_w2=float(np.mean(weight**2)),
-            coupling=list(coupling.kinds),
-        )
+        if protocol in CMB_ML_PROTOCOLS:
+            radius = float(self.cfg.model.analysis.cmb_ml.apodization_arcmin)
+            weight = c1_apodize(binary, radius / 60.0)
+            info.update(apodization="NaMaster C1 (CMB-ML)", apodization_arcmin=radius)
+        else:
+            weight = apodize(binary, float(mcfg["apodization_deg"]))
+            requested = parse_fields(self.cfg.model.analysis.fields)
+            spin2 = "Q" in (requested or self.cfg.scenario.map_fields)
+            coupling = Coupling.from_weight(weight, spin2=spin2)
+            info.update(
+                apodization="pspy C1",
+                apodization_deg=float(mcfg["apodization_deg"]),
+                coupling=list(coupling.kinds),
+            )
+            self.write("analysis_coupling", coupling.matrices)
+        info.update(fsky=float(binary.mean()), fsky_weight_w2=float(np.mean(weight**2)))
         self.write("analysis_mask", binary, options={"unit": ""})
         self.write("analysis_mask_apod", weight, options={"unit": ""})
-        self.write("analysis_coupling", coupling.matrices)
         self.write("analysis_mask_info", info)
         self.log.info("%s mask (%s): f_sky %.3f", protocol, source, info["fsky"])
 
