@@ -15,7 +15,8 @@ basic_analysis.yaml``, ``D_common_map_post.py``, ``K_make_pred_ps.py``, ``L_ps_a
   carry none, so on its data the two are the same.
 - **Spectra** (:func:`cmb_ml_spectra`): the truth's D_l is healpy's ``anafast`` of the full-sky
   map; the prediction's is ``anafast`` of ``w (m - <m>_w)`` divided by ``mean(w²)`` (its
-  ``fsky``), ``w`` the TMASK apodised with NaMaster's C1 window over 20.6' (:func:`c1_apodize`),
+  ``fsky``), ``w`` the TMASK apodised with NaMaster's C1 window over 20.6'
+  (:func:`cmbml.analysis.mask.c1_apodize`),
   ``<m>_w`` the ``w``-weighted mean, then divided by the squared beam of the prediction; both to
   ``lmax = 2 nside``, not binned. The six pixel metrics (:mod:`cmbml.analysis.metrics`) compare
   the prediction's D_l (l = 0 .. lmax) with the theory's and with the truth's.
@@ -36,7 +37,6 @@ from cmbml.analysis.spectra import cl_to_dl, window_function
 __all__ = [
     "PS_STATISTICS",
     "TargetBeam",
-    "c1_apodize",
     "cmb_ml_spectra",
     "spectrum_statistics",
     "target_beams",
@@ -149,56 +149,6 @@ def to_target_beam(
     return remove_dipole_and_mask(filtered, mask)
 
 
-def c1_apodize(binary: np.ndarray, radius_deg: float) -> np.ndarray:
-    """NaMaster's C1 apodisation of a binary RING mask (``nmt.mask_apodization(.., "C1")``).
-
-    A kept pixel at angular distance ``d`` from the nearest masked pixel (searched within
-    ``1.2 radius``) is weighted ``x - sin(2 pi x) / (2 pi)`` with
-    ``x = sqrt((1 - cos d) / (1 - cos radius))`` when ``x < 1``; masked pixels stay 0.
-
-    Parameters
-    ----------
-    binary : np.ndarray
-        ``(npix,)`` mask of zeros and ones.
-    radius_deg : float
-        Apodisation scale, degrees (CMB-ML: 20.6 arcmin).
-
-    Returns
-    -------
-    np.ndarray
-        ``(npix,)`` weight in [0, 1].
-    """
-    binary = np.asarray(binary, dtype=np.float64)
-    if not np.isin(binary, (0.0, 1.0)).all():
-        raise ValueError("c1_apodize needs a binary mask of zeros and ones")
-    if radius_deg <= 0 or binary.all() or not binary.any():
-        return binary.copy()
-    nside = hp.npix2nside(binary.size)
-    radius = np.radians(radius_deg)
-    search = 1.2 * radius
-    kept = binary > 0
-    vec = np.array(hp.pix2vec(nside, np.arange(binary.size)))
-    neighbours = hp.get_all_neighbours(nside, np.arange(binary.size))
-    edge = ~kept & (kept[neighbours] & (neighbours >= 0)).any(axis=0)
-    # kept pixels that may have a masked pixel within the search radius
-    reach = search + 2 * hp.max_pixrad(nside)
-    discs = [hp.query_disc(nside, vec[:, p], reach, inclusive=True) for p in np.flatnonzero(edge)]
-    near = np.unique(np.concatenate(discs))
-    near = near[kept[near]]
-    weight = binary.copy()
-    threshold = 1.0 - np.cos(radius)
-    for pix in near:
-        disc = hp.query_disc(nside, vec[:, pix], search, inclusive=True)
-        disc = disc[~kept[disc]]
-        if disc.size == 0:
-            continue
-        x2 = 1.0 - np.max(vec[:, disc].T @ vec[:, pix])
-        if x2 < threshold:
-            x = np.sqrt(max(x2, 0.0) / threshold)
-            weight[pix] = x - np.sin(2 * np.pi * x) / (2 * np.pi)
-    return weight
-
-
 def cmb_ml_spectra(
     truth: np.ndarray,
     prediction: np.ndarray,
@@ -216,7 +166,7 @@ def cmb_ml_spectra(
     truth, prediction : np.ndarray
         ``(npix,)`` intensity RING maps (uK_CMB), as stored (not post-processed).
     weight : np.ndarray
-        ``(npix,)`` apodised mask (:func:`c1_apodize` of the TMASK).
+        ``(npix,)`` apodised mask (:func:`cmbml.analysis.mask.c1_apodize` of the TMASK).
     lmax : int
         Maximum multipole (CMB-ML: 2 nside).
     truth_resolution, prediction_resolution : Resolution

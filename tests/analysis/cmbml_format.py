@@ -35,6 +35,22 @@ def theory_cl(lmax: int) -> np.ndarray:
     return cl
 
 
+def overrides(root: Path, planck: Path, nside: int, n_test: int, *extra: str) -> list[str]:
+    """Config overrides of a CMB-ML-format dataset (paper_128 layout at ``nside``, Test only)
+    under ``root``, the Planck NILC file ``planck`` giving the TMASK."""
+    return [
+        "scenario=paper_128",
+        f"scenario.nside={nside}",
+        "splits=1450",
+        "splits.Train.n_sims=0",
+        "splits.Valid.n_sims=0",
+        f"splits.Test.n_sims={n_test}",
+        f"local_system.datasets_root={root}",
+        f"model.analysis.mask.planck_file={planck}",
+        *extra,
+    ]
+
+
 def write_camb_spectrum(folder: Path, sim: int, lmax: int) -> None:
     """The simulation's ``cmb_ps_fid.txt``, written by CAMB's own writer (D_l in uK², l >= 0)."""
     table = np.loadtxt(Path(hp.__file__).parent / "data" / "totcls.dat")[: lmax + 1]

@@ -11,28 +11,20 @@ import pytest
 from cmbml.analysis.metrics import pixel_metrics
 from cmbml.core import compose, run_pipeline
 
-from .cmbml_format import PLANCK_NAME, post_by_hand, write_dataset, write_tmask
+from .cmbml_format import PLANCK_NAME, overrides, post_by_hand, write_dataset, write_tmask
 
 NSIDE = 32
 DATASET = f"CMB_ML_{NSIDE}_1450"
 BEAMS = {"deconvolved": None, "20.6arcmin": 20.6, "60arcmin": 60.0}
+STAGES = ["pyilc_predict", "analysis_mask", "pyilc_analysis_postprocess",
+          "pyilc_analysis_pixel_metrics", "pyilc_analysis_power_spectra",
+          "pyilc_analysis_summaries"]  # fmt: skip
 ONLY_ILC = "model.analysis.compare.models=[{model: CNILC, working: PyILC_CNILC, epoch: null}]"
 
 
 def _overrides(root, planck) -> list[str]:
-    return [
-        "scenario=paper_128",
-        f"scenario.nside={NSIDE}",
-        "splits=1450",
-        "splits.Train.n_sims=0",
-        "splits.Valid.n_sims=0",
-        "splits.Test.n_sims=2",
-        f"local_system.datasets_root={root}",
-        f"model.analysis.mask.planck_file={planck}",
-        "model.analysis.protocol=iccv2025",
-        "model.analysis.n_show_cap=1",
-        ONLY_ILC,
-    ]
+    protocol = ["model.analysis.protocol=iccv2025", "model.analysis.n_show_cap=1", ONLY_ILC]
+    return overrides(root, planck, NSIDE, 2, *protocol)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,8 @@ def iccv(tmp_path_factory):
     planck = root / "planck" / PLANCK_NAME
     write_tmask(planck, NSIDE)
     opts = _overrides(root, planck)
-    run_pipeline(compose("config_pyilc", opts))
+    no_figures = "pipeline.only=[" + ",".join(STAGES) + "]"
+    run_pipeline(compose("config_pyilc", [*opts, no_figures]))
     run_pipeline(compose("config_comp_models", opts))
     return root / DATASET
 
@@ -100,3 +93,18 @@ def test_spectra_are_cmb_mls_statistics(iccv):
         assert rows[f"real_{metric}"].item() == pytest.approx(value, rel=1e-4), metric
     board = pd.read_csv(data / "Comparison/iccv2025/ps_comparison.csv")
     assert {"theory_mse_mean", "real_r2_mean"} <= set(board.columns)
+
+
+@pytest.mark.slow
+def test_figures_per_target_beam(iccv, tmp_path):
+    """Maps and metric distributions per target beam, spectra once (~20 s of drawing)."""
+    data = iccv
+    planck = data.parent / "planck" / PLANCK_NAME
+    opts = [*_overrides(data.parent, planck), "pipeline.only=[pyilc_analysis_figures]"]
+    assert run_pipeline(compose("config_pyilc", opts))["pyilc_analysis_figures"].ran == 1
+    folder = data / "PyILC_CNILC/Analysis/iccv2025"
+    for name in BEAMS:
+        for stem in ("Test_sim0000_maps_epochnone", "Test_pixel_metric_distributions"):
+            assert (folder / name / f"Figures/{stem}.png").read_bytes()[:4] == b"\x89PNG"
+    for stem in ("Test_sim0000_ps_epochnone", "Test_ps_metric_distributions"):
+        assert (folder / f"Figures/{stem}.png").read_bytes()[:4] == b"\x89PNG"

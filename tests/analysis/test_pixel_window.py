@@ -12,7 +12,7 @@ import yaml
 from cmbml.core import MissingInputError, compose, run_pipeline
 from cmbml.core.errors import ConfigError
 
-from .cmbml_format import PLANCK_NAME, write_dataset, write_tmask
+from .cmbml_format import PLANCK_NAME, overrides, write_dataset, write_tmask
 
 NSIDE = 32
 N_TEST = 2
@@ -26,17 +26,7 @@ ANALYSE = [
 
 
 def _overrides(root, planck, *extra) -> list[str]:
-    return [
-        "scenario=paper_128",
-        f"scenario.nside={NSIDE}",
-        "splits=1450",
-        "splits.Train.n_sims=0",
-        "splits.Valid.n_sims=0",
-        f"splits.Test.n_sims={N_TEST}",
-        f"local_system.datasets_root={root}",
-        f"model.analysis.mask.planck_file={planck}",
-        *extra,
-    ]
+    return overrides(root, planck, NSIDE, N_TEST, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from cmbml.analysis.cmb_ml import c1_apodize
 from cmbml.analysis.fields import parse_fields
-from cmbml.analysis.mask import apodize, planck_tmask
+from cmbml.analysis.mask import apodize, c1_apodize, planck_tmask
 from cmbml.analysis.master import Coupling
 from cmbml.analysis.stages.base import CMB_ML_PROTOCOLS, protocol_of
 from cmbml.core import BadInputError, ConfigError, Stage
