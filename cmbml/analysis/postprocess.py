@@ -9,6 +9,10 @@ Two scoring protocols (:func:`postprocess_map`, :func:`postprocess_pair`):
   truth alone re-beamed left ~3 % of the CMB RMS);
 - ``published``: CMB-ML's, no filtering at all (each map at its own resolution).
 
+(CMB-ML's ICCV 2025 protocol, ``iccv2025``, brings both maps to each of several target beams:
+:func:`cmbml.analysis.cmb_ml.to_target_beam`, built on :func:`filter_maps` and
+:func:`remove_dipole_and_mask`.)
+
 Then, in both, the monopole and dipole fitted on the unmasked pixels are removed from the
 intensity and the masked pixels set to zero. Maps are HEALPix RING maps in uK_CMB: intensity
 ``(npix,)`` or I, Q, U ``(3, npix)``. Q and U are one spin-2 field: they are filtered through
