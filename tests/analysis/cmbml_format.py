@@ -110,3 +110,17 @@ def post_by_hand(m, source_fwhm, target_fwhm, mask):
     post = hp.ma(hp.alm2map(alm, nside))
     post.mask = np.logical_not(mask)
     return hp.remove_dipole(post).compressed()
+
+
+def metrics_by_hand(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """scikit-learn's and scikit-image's definitions, as CMB-ML calls them, written out."""
+    mse = np.mean((t - p) ** 2)
+    data_range = max(t.max(), p.max()) - min(t.min(), p.min())
+    return {
+        "mae": np.mean(np.abs(t - p)),
+        "mse": mse,
+        "rmse": np.sqrt(mse),
+        "nrmse": np.sqrt(np.sum((t - p) ** 2)) / np.sqrt(np.sum(t**2)),
+        "psnr": 10 * np.log10(data_range**2 / mse),
+        "r2": 1 - np.sum((t - p) ** 2) / np.sum((t - t.mean()) ** 2),
+    }

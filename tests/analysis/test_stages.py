@@ -15,6 +15,8 @@ from cmbml import sphere
 from cmbml.analysis.stages.power_spectra import PS_METRICS
 from cmbml.core import Catalog, compose, run_pipeline
 
+from .cmbml_format import metrics_by_hand
+
 NSIDE = 16
 METHOD_STAGES = ["postprocess", "pixel_metrics", "power_spectra", "summaries"]
 STAGES = [
@@ -257,17 +259,7 @@ def _published_metrics_by_hand(data, cfg, sim, prediction_path, mask):
         masked = hp.ma(m)
         masked.mask = np.logical_not(mask)
         post.append(hp.remove_dipole(masked).compressed())
-    t, p = post
-    mse = np.mean((t - p) ** 2)
-    data_range = max(t.max(), p.max()) - min(t.min(), p.min())
-    return {
-        "mae": np.mean(np.abs(t - p)),
-        "mse": mse,
-        "rmse": np.sqrt(mse),
-        "nrmse": np.sqrt(np.sum((t - p) ** 2)) / np.sqrt(np.sum(t**2)),
-        "psnr": 10 * np.log10(data_range**2 / mse),
-        "r2": 1 - np.sum((t - p) ** 2) / np.sum((t - t.mean()) ** 2),
-    }
+    return metrics_by_hand(*post)
 
 
 @pytest.fixture(scope="module")
