@@ -138,12 +138,11 @@ class AnalysisCompare(Stage):
         metrics = list(self.cfg.model.analysis.pixel_metrics)
         boards = []
         for scoring, target in scorings(self.cfg):
-            entries = [(f["model"], self._method_file(f["model"], f["pixel"][scoring]), f["epoch"])
-                       for f in files]  # fmt: skip
+            entries = [self._entry(f, f["pixel"][scoring]) for f in files]
             board = tables.build_leaderboard(entries, metrics, protocol, block="field")
             boards.append((None if target is None else target.name, board))
         self._write_board("pixel", boards, caption)
-        entries = [(f["model"], self._method_file(f["model"], f["ps"]), f["epoch"]) for f in files]
+        entries = [self._entry(f, f["ps"]) for f in files]
         board = tables.build_leaderboard(
             entries, list(ps_metrics(protocol)), protocol, block="spectrum"
         )
@@ -175,7 +174,11 @@ class AnalysisCompare(Stage):
             table = table[["beam", *(c for c in table.columns if c != "beam")]]
         self.write(f"comparison_{kind}", table)
         self.write(f"comparison_{kind}_md", "\n".join(md))
-        self.write(f"comparison_{kind}_tex", "".join(tex[:1]) + "\n" + "".join(tex[1:]))
+        self.write(f"comparison_{kind}_tex", tex[0] + "\n" + "".join(tex[1:]))
+
+    def _entry(self, files: dict, path: Path) -> tuple:
+        """``(model, path, epoch)`` of one method's summary, recorded as read."""
+        return files["model"], self._method_file(files["model"], path), files["epoch"]
 
     def _method_file(self, model: str, path: Path) -> Path:
         """``path`` of method ``model``, recorded as read; a missing one names the method."""
