@@ -19,8 +19,9 @@ def main(cfg: DictConfig) -> None:
     print(f"\nPixel leaderboard ({leaderboard}):\n{leaderboard.read_text()}")
     print(f"Power-spectrum leaderboard: {catalog.path('comparison_ps_md')}")
     print(f"Comparison figure: {catalog.path('comparison_fig_spectra')}")
+    where = {"split": "Test", "scoring": cfg.model.analysis.protocol}
     for method in cfg.model.analysis.methods.values():
-        figures = catalog.path("analysis_fig_ps_dist", working=method.working, split="Test")
+        figures = catalog.path("analysis_fig_ps_dist", working=method.working, **where)
         print(f"{method.name} figures: {figures.parent}")
     print(f"Report (open in a browser): {catalog.path('comparison_report')}")
 

@@ -18,6 +18,10 @@ under the name it had before (``upload_records_I_128_1450.json`` is now
 archives are read from that one folder (a mirror) by their file names. Default destination:
 ``<local_system.datasets_root>/<dataset>``; ``--dataset`` accepts CMB-ML's spelling
 (``CMB-ML_128_1450``) too.
+
+Next to the simulations it writes ``dataset.yaml`` (:mod:`cmbml.core.dataset`): CMB-ML's maps
+carry their Gaussian beams and no HEALPix pixel window (PySM3's
+``apply_smoothing_and_coord_transform`` synthesises them with ``pixwin=False``), in uK_CMB.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlparse
 
+from cmbml.core import get_handler
+from cmbml.core.dataset import dataset_record
 from cmbml.download import (
     CHECKSUM_ALGORITHMS,
     DownloadError,
@@ -40,6 +46,7 @@ from cmbml.download import (
     local_system_path,
     run_cli,
 )
+from cmbml.sims.instrument import default_detector_table, load_detectors
 
 GROUP = "datasets"
 MANIFEST = Path(__file__).resolve().with_name("manifest.yaml")
@@ -192,6 +199,21 @@ def record_locations(spec: Mapping, dataset: str, base_url: str | None) -> list[
     return urls
 
 
+def write_record(dest: Path) -> Path:
+    """Write ``dest/dataset.yaml``: what CMB-ML's maps carry (no pixel window, Gaussian beams
+    of CMB-ML's detector table, uK_CMB); returns its path."""
+    beams = {band: d.fwhm_arcmin for band, d in load_detectors(default_detector_table()).items()}
+    record = dataset_record(
+        pixel_window=False,
+        units="uK_CMB",
+        beams_fwhm_arcmin=beams,
+        made_by="CMB-ML (PySM3 apply_smoothing_and_coord_transform, pixwin=False)",
+    )
+    path = Path(dest) / "dataset.yaml"
+    get_handler("yaml").write(path, record)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the downloader; returns the exit status (0 on success)."""
     parser = cli_parser(__doc__, MANIFEST)
@@ -229,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for k in keys
     ]
-    return run_cli(files, dest, args, keep_archive=args.keep_archives)
+    status = run_cli(files, dest, args, keep_archive=args.keep_archives)
+    if status == 0:
+        logger.info("conventions of the maps: %s", write_record(dest))
+    return status
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def test_run_killed_under_another_noise_config_leaves_no_mixed_dataset(copy, dat
 def test_alternating_methods_and_protocols_keep_each_others_results(copy):
     """CNILC and HILC, matched and published write to different folders: each keeps its
     manifests, so switching back recomputes nothing."""
-    for extra in (["model/pyilc=hilc"], ["model.analysis.protocol=published"]):
+    published = ["model.analysis.protocol=published", "model.analysis.mask.source=dataset"]
+    for extra in (["model/pyilc=hilc"], published):
         first = _ran(run_pipeline(_cfg(copy, *extra, config="config_pyilc")))
         assert first["pyilc_analysis_summaries"] == 1
         back = _ran(run_pipeline(_cfg(copy, config="config_pyilc")))

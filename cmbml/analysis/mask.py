@@ -4,7 +4,8 @@ CMB-ML's analysis (``basic_analysis.yaml``) keeps the pixels where the ``TMASK``
 Planck 2018 NILC CMB map (``COM_CMB_IQU-nilc_2048_R3.00_full.fits``), averaged to the map's
 nside, is at least 0.9 (the threshold of Planck 2015 results IX). :func:`planck_tmask` does the
 same; :func:`apodize` turns a binary mask into the weight of the power spectra with pspy's C1
-window (``(1 - cos(pi d / d_apo)) / 2`` at distance ``d`` from the nearest masked pixel).
+window (``(1 - cos(pi d / d_apo)) / 2`` at distance ``d`` from the nearest masked pixel);
+:func:`c1_apodize` is NaMaster's C1 window, which CMB-ML's spectra use.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from cmbml.core.errors import BadInputError
 
-__all__ = ["apodize", "planck_tmask"]
+__all__ = ["apodize", "c1_apodize", "planck_tmask"]
 
 
 def planck_tmask(
@@ -80,11 +81,7 @@ def apodize(binary: np.ndarray, radius_deg: float) -> np.ndarray:
     np.ndarray
         ``(npix,)`` weight in [0, 1].
     """
-    binary = np.asarray(binary, dtype=np.float64)
-    if not np.isin(binary, (0.0, 1.0)).all():
-        raise ValueError("apodize needs a binary mask of zeros and ones")
-    if radius_deg < 0:
-        raise ValueError(f"apodisation radius must be >= 0 deg, got {radius_deg}")
+    binary = _binary(binary, "apodize", radius_deg)
     if radius_deg == 0 or binary.all():
         return binary.copy()
     from pspy import so_map, so_window
@@ -93,3 +90,61 @@ def apodize(binary: np.ndarray, radius_deg: float) -> np.ndarray:
     template.data[:] = binary
     window = so_window.create_apodization(template, "C1", float(radius_deg)).data
     return np.clip(np.asarray(window, dtype=np.float64), 0.0, 1.0) * binary
+
+
+def c1_apodize(binary: np.ndarray, radius_deg: float) -> np.ndarray:
+    """NaMaster's C1 apodisation of a binary RING mask (``nmt.mask_apodization(.., "C1")``).
+
+    A kept pixel at angular distance ``d`` from the nearest masked pixel (searched within
+    ``1.2 radius``) is weighted ``x - sin(2 pi x) / (2 pi)`` with
+    ``x = sqrt((1 - cos d) / (1 - cos radius))`` when ``x < 1``; masked pixels stay 0.
+
+    Parameters
+    ----------
+    binary : np.ndarray
+        ``(npix,)`` mask of zeros and ones.
+    radius_deg : float
+        Apodisation scale, degrees (CMB-ML: 20.6 arcmin; 0: the binary mask itself).
+
+    Returns
+    -------
+    np.ndarray
+        ``(npix,)`` weight in [0, 1].
+    """
+    binary = _binary(binary, "c1_apodize", radius_deg)
+    if radius_deg == 0 or binary.all() or not binary.any():
+        return binary.copy()
+    nside = hp.npix2nside(binary.size)
+    radius = np.radians(radius_deg)
+    search = 1.2 * radius
+    kept = binary > 0
+    vec = np.array(hp.pix2vec(nside, np.arange(binary.size)))
+    neighbours = hp.get_all_neighbours(nside, np.arange(binary.size))
+    edge = ~kept & (kept[neighbours] & (neighbours >= 0)).any(axis=0)
+    # kept pixels that may have a masked pixel within the search radius
+    reach = search + 2 * hp.max_pixrad(nside)
+    discs = [hp.query_disc(nside, vec[:, p], reach, inclusive=True) for p in np.flatnonzero(edge)]
+    near = np.unique(np.concatenate(discs))
+    near = near[kept[near]]
+    weight = binary.copy()
+    threshold = 1.0 - np.cos(radius)
+    for pix in near:
+        disc = hp.query_disc(nside, vec[:, pix], search, inclusive=True)
+        disc = disc[~kept[disc]]
+        if disc.size == 0:
+            continue
+        x2 = 1.0 - np.max(vec[:, disc].T @ vec[:, pix])
+        if x2 < threshold:
+            x = np.sqrt(max(x2, 0.0) / threshold)
+            weight[pix] = x - np.sin(2 * np.pi * x) / (2 * np.pi)
+    return weight
+
+
+def _binary(binary: np.ndarray, who: str, radius_deg: float) -> np.ndarray:
+    """``binary`` as float64 zeros and ones, checked with the apodisation radius (degrees)."""
+    binary = np.asarray(binary, dtype=np.float64)
+    if not np.isin(binary, (0.0, 1.0)).all():
+        raise ValueError(f"{who} needs a binary mask of zeros and ones")
+    if radius_deg < 0:
+        raise ValueError(f"apodisation radius must be >= 0 deg, got {radius_deg}")
+    return binary

@@ -9,6 +9,10 @@ Two scoring protocols (:func:`postprocess_map`, :func:`postprocess_pair`):
   truth alone re-beamed left ~3 % of the CMB RMS);
 - ``published``: CMB-ML's, no filtering at all (each map at its own resolution).
 
+(CMB-ML's ICCV 2025 protocol, ``iccv2025``, brings both maps to each of several target beams:
+:func:`cmbml.analysis.cmb_ml.to_target_beam`, built on :func:`filter_maps` and
+:func:`remove_dipole_and_mask`.)
+
 Then, in both, the monopole and dipole fitted on the unmasked pixels are removed from the
 intensity and the masked pixels set to zero. Maps are HEALPix RING maps in uK_CMB: intensity
 ``(npix,)`` or I, Q, U ``(3, npix)``. Q and U are one spin-2 field: they are filtered through
@@ -32,10 +36,12 @@ from cmbml.analysis.fields import is_iqu
 __all__ = [
     "Resolution",
     "apply_mask",
+    "filter_maps",
     "fit_monopole_dipole",
     "postprocess_map",
     "postprocess_pair",
     "rebeam",
+    "remove_dipole_and_mask",
     "remove_monopole_dipole",
     "transfer_function",
 ]
@@ -267,7 +273,6 @@ def postprocess_map(
         float64 map of the shape of ``maps``, zero on masked pixels.
     """
     maps = np.asarray(maps, dtype=np.float64)
-    pol = is_iqu(maps, "the map")
     if protocol not in ("matched", "published"):
         raise ValueError(f"protocol must be 'matched' or 'published', got {protocol!r}")
     if protocol == "matched":
@@ -278,14 +283,50 @@ def postprocess_map(
             raise ValueError(f"lmax_compare={lmax_compare} must be in [2, 3 nside - 1 = {band}]")
         keep = np.arange(band + 1) <= lmax_compare
         spin0 = transfer_function(nside, band, resolution, common_resolution) * keep
-        alm = sphere.map2alm(maps, band, pol=pol, niter=niter, nthreads=nthreads)
-        if pol:
-            spin2 = transfer_function(nside, band, resolution, common_resolution, pol=True) * keep
-            alm = sphere.almxfl(alm, np.stack([spin0, spin2, spin2]))
-        else:
-            alm = sphere.almxfl(alm, spin0)
-        maps = sphere.alm2map(alm, nside, band, pol=pol, nthreads=nthreads)
-    if pol:  # a new array: the caller's maps stay as they were (``published`` transforms none)
+        spin2 = transfer_function(nside, band, resolution, common_resolution, pol=True) * keep
+        maps = filter_maps(maps, spin0, spin2, niter=niter, nthreads=nthreads)
+    return remove_dipole_and_mask(maps, mask)
+
+
+def filter_maps(
+    maps: np.ndarray,
+    spin0: np.ndarray,
+    spin2: np.ndarray | None = None,
+    *,
+    niter: int = 3,
+    nthreads: int = 0,
+) -> np.ndarray:
+    """Multiply the harmonics of a map by a filter: T by ``spin0``, E and B by ``spin2``.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(npix,)`` intensity or ``(3, npix)`` I, Q, U RING map (uK_CMB).
+    spin0, spin2 : np.ndarray
+        ``(band + 1,)`` filters; the transforms stop at ``band`` (``spin2`` is used for I, Q, U
+        maps only).
+    niter, nthreads
+        Transform settings, see :func:`rebeam`.
+
+    Returns
+    -------
+    np.ndarray
+        float64 map of the shape of ``maps``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    pol = is_iqu(maps, "the map")
+    nside = hp.npix2nside(maps.shape[-1])
+    band = spin0.size - 1
+    alm = sphere.map2alm(maps, band, pol=pol, niter=niter, nthreads=nthreads)
+    alm = sphere.almxfl(alm, np.stack([spin0, spin2, spin2]) if pol else spin0)
+    return sphere.alm2map(alm, nside, band, pol=pol, nthreads=nthreads)
+
+
+def remove_dipole_and_mask(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Remove the intensity's monopole and dipole fitted on the kept pixels, zero the masked
+    pixels (Q and U are not fitted); a new float64 array of the shape of ``maps``."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if is_iqu(maps, "the map"):
         maps = np.concatenate([remove_monopole_dipole(maps[:1], mask), maps[1:]])
     else:
         maps = remove_monopole_dipole(maps, mask)

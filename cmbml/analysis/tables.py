@@ -45,6 +45,9 @@ PROTOCOL_TEXT = {
     "published": (
         "CMB-ML's: each prediction at its own beam against the unbeamed truth, no filtering"
     ),
+    "iccv2025": (
+        "CMB-ML's ICCV 2025: truth and prediction both brought to each target beam at l < 2 nside"
+    ),
 }
 """What each scoring protocol compares, for captions."""
 
@@ -60,14 +63,24 @@ def block_rank(value: str) -> int:
     return BLOCK_ORDER.index(value) if value in BLOCK_ORDER else len(BLOCK_ORDER)
 
 
-def protocol_caption(protocol: str, method: str | None = None, ell_max: int | None = None) -> str:
-    """One-line caption naming the scoring protocol (and the l range of spectrum metrics)."""
+def protocol_caption(
+    protocol: str,
+    method: str | None = None,
+    ell_max: int | None = None,
+    *,
+    beam: str | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """One-line caption naming the scoring protocol (its target ``beam``, the l range of
+    spectrum metrics, and ``notes`` such as the mask and the pixel window)."""
     text = f"Protocol: {protocol} ({PROTOCOL_TEXT.get(protocol, 'unknown protocol')})"
     if method is not None:
         text = f"{method}. {text}"
+    if beam is not None:
+        text += f"; target beam {beam}"
     if ell_max is not None:
         text += f"; spectrum metrics on 2 <= l <= {ell_max}"
-    return text + "."
+    return ". ".join([text, *notes]) + "."
 
 
 def higher_is_better(metric: str) -> bool:

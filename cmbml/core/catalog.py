@@ -32,6 +32,7 @@ EXPLICIT_PLACEHOLDERS: dict[str, Any] = {
     "epoch": 1,
     "field": "I",
     "working": "Working",
+    "scoring": "matched",
     "stage": "stage",
     "model": "model",
     "name": "name",

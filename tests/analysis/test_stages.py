@@ -15,6 +15,8 @@ from cmbml import sphere
 from cmbml.analysis.stages.power_spectra import PS_METRICS
 from cmbml.core import Catalog, compose, run_pipeline
 
+from .cmbml_format import metrics_by_hand
+
 NSIDE = 16
 METHOD_STAGES = ["postprocess", "pixel_metrics", "power_spectra", "summaries"]
 STAGES = [
@@ -49,6 +51,7 @@ def _config(root, *extra, stages=(*STAGES, "analysis_compare")):
         "model.analysis.methods.cmbnncs.epochs=[1,2]",
         "model.analysis.compare.models.1.epoch=2",
         "model.analysis.bin_width=8",
+        "dataset.pixel_window=true",  # maps written below as cmbml's: with the pixel window
         f"pipeline.stages=[{','.join(stages)}]",
     ]
     for name, (path, handler) in INPUTS.items():
@@ -256,29 +259,20 @@ def _published_metrics_by_hand(data, cfg, sim, prediction_path, mask):
         masked = hp.ma(m)
         masked.mask = np.logical_not(mask)
         post.append(hp.remove_dipole(masked).compressed())
-    t, p = post
-    mse = np.mean((t - p) ** 2)
-    data_range = max(t.max(), p.max()) - min(t.min(), p.min())
-    return {
-        "mae": np.mean(np.abs(t - p)),
-        "mse": mse,
-        "rmse": np.sqrt(mse),
-        "nrmse": np.sqrt(np.sum((t - p) ** 2)) / np.sqrt(np.sum(t**2)),
-        "psnr": 10 * np.log10(data_range**2 / mse),
-        "r2": 1 - np.sum((t - p) ** 2) / np.sum((t - t.mean()) ** 2),
-    }
+    return metrics_by_hand(*post)
 
 
 @pytest.fixture(scope="module")
 def published(analysed):
     data, _, _ = analysed
-    cfg = _config(data.parent, "model.analysis.protocol=published")
+    opts = ["model.analysis.protocol=published", "model.analysis.mask.source=dataset"]
+    cfg = _config(data.parent, *opts)
     reports = run_pipeline(cfg)
     return data, cfg, reports
 
 
 def test_published_protocol_is_cmb_mls_scoring(published, cut_masks):
-    """Published protocol (no Planck file here: the dataset's mask): each method's pixel metrics
+    """Published protocol on the dataset's mask (asked for): each method's pixel metrics
     equal CMB-ML's pipeline redone by hand; CNILC, at 20.6 arcmin against the unbeamed truth,
     scores far worse than in the matched protocol, whose results are kept beside."""
     data, cfg, reports = published
@@ -316,9 +310,8 @@ def test_leaderboard_refuses_summaries_of_another_protocol(published, tmp_path):
     table["protocol"] = "matched"
     table.to_csv(summary, index=False)
     with pytest.raises(ValueError, match="scored with protocol 'matched'.*protocol=published"):
-        run_pipeline(
-            _config(root, "model.analysis.protocol=published", stages=["analysis_compare"])
-        )
+        opts = ["model.analysis.protocol=published", "model.analysis.mask.source=dataset"]
+        run_pipeline(_config(root, *opts, stages=["analysis_compare"]))
 
 
 def test_planck_tmask_is_the_published_mask_and_its_absence_names_the_fetcher(analysed, tmp_path):
@@ -342,3 +335,28 @@ def test_planck_tmask_is_the_published_mask_and_its_absence_names_the_fetcher(an
     gone = ["model.analysis.mask.source=planck", f"model.analysis.mask.planck_file={tmp_path}/no"]
     with pytest.raises(MissingInputError, match="get_data/get_planck_assets.py --only nilc"):
         run_pipeline(_config(root, *gone, stages=["analysis_mask"]))
+
+
+@pytest.mark.parametrize("protocol", ["published", "iccv2025"])
+def test_cmb_ml_protocols_without_the_tmask_fail_unless_the_dataset_mask_is_asked_for(
+    analysed, tmp_path, protocol
+):
+    """No silent fallback to the dataset's mask: CMB-ML's protocols need the Planck TMASK."""
+    from cmbml.core import MissingInputError
+
+    data, cfg, _ = analysed
+    root = tmp_path / "copy"
+    shutil.copytree(data, root / cfg.dataset_name)
+    absent = tmp_path / "planck" / "COM_CMB_IQU-nilc_2048_R3.00_full.fits"
+    opts = [f"model.analysis.protocol={protocol}", f"model.analysis.mask.planck_file={absent}"]
+    with pytest.raises(MissingInputError) as err:
+        run_pipeline(_config(root, *opts, stages=["analysis_mask"]))
+    for text in (str(absent), "get_data/get_planck_assets.py --only nilc", "mask.source=dataset"):
+        assert text in str(err.value)
+    run_pipeline(
+        _config(root, *opts, "model.analysis.mask.source=dataset", stages=["analysis_mask"])
+    )
+    info = yaml.safe_load(
+        (root / cfg.dataset_name / f"Analysis_Mask/{protocol}/mask_info.yaml").read_text()
+    )
+    assert info["source"] == "dataset"

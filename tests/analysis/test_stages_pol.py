@@ -173,6 +173,7 @@ def test_published_protocol_scores_q_and_u_too(iqu_analysis):
             data.parent / "quiet_detectors.csv",
             stages,
             "model.analysis.protocol=published",
+            "model.analysis.mask.source=dataset",
         )
     )
     folder = data / "PyILC_CNILC/Analysis/published"
@@ -221,6 +222,7 @@ def _eonly_config(root, *extra):
             "splits.Valid.n_sims=0",
             f"splits.Test.n_sims={N_EONLY}",
             "model.analysis.bin_width=8",
+            "dataset.pixel_window=true",  # the prediction below carries it, as cmbml's
             f"pipeline.stages=[{','.join(stages)}]",
             *extra,
         ],

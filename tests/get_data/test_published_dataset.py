@@ -81,9 +81,8 @@ def _write_sim(stage: Path, split: str, sim: int, rng: np.random.Generator) -> N
                  column_units=["uK_CMB"] * 3, dtype=np.float32)  # fmt: skip
     dust = hp.alm2map(hp.synalm(np.r_[0, 0, 1e4 / np.arange(2, lmax + 1) ** 2.4], lmax=lmax), NSIDE)
     dust = np.abs(dust) * 3.0 + 20.0 * (1 - np.abs(hp.pix2vec(NSIDE, np.arange(cmb.shape[1]))[2]))
-    window = sphere.pixel_window(NSIDE)[: lmax + 1]
-    for band, fwhm in BANDS.items():
-        beam = sphere.gaussian_beam(fwhm, lmax, pol=True) * window
+    for band, fwhm in BANDS.items():  # PySM3's smoothing: the beam, no pixel window
+        beam = sphere.gaussian_beam(fwhm, lmax, pol=True)
         beamed = sphere.alm2map(alm * beam[[0, 1, 1]][:, hp.Alm.getlm(lmax)[0]], NSIDE, lmax,
                                 pol=True)  # fmt: skip
         fg = dust * (CENTRES[band] / 353.0) ** 3.5
@@ -163,6 +162,8 @@ def test_layout_is_cmb_mls(downloaded):
     assert not (root / DATASET / "Simulation_Working/Instrument").exists()
     assert not list((root / DATASET).rglob("cmb_spectrum.csv"))
     assert not list((root / DATASET).rglob("mask.fits"))
+    record = yaml.safe_load((root / DATASET / "dataset.yaml").read_text())
+    assert record["pixel_window"] is False and record["units"] == "uK_CMB"
 
 
 def test_ilc_analysis_and_leaderboard_in_process(downloaded, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -10,6 +11,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from cmbml.analysis import spectra
+from cmbml.analysis.cmb_ml import TargetBeam, target_beams
 from cmbml.analysis.fields import file_fields, parse_fields
 from cmbml.analysis.master import Coupling
 from cmbml.analysis.postprocess import Resolution
@@ -17,24 +19,47 @@ from cmbml.analysis.published import read_camb_spectrum, wmap_cosmology
 from cmbml.analysis.tables import epoch_label
 from cmbml.core import ConfigError, MissingInputError, Stage
 from cmbml.core.catalog import placeholders
+from cmbml.core.dataset import RECORD, observed_pixel_window
 from cmbml.core.provenance import fingerprint
 
-__all__ = ["PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
+__all__ = [
+    "CMB_ML_PROTOCOLS",
+    "PROTOCOLS",
+    "AnalysisStage",
+    "protocol_of",
+    "resolution",
+    "scorings",
+]
 
 ANALYSIS = "model.analysis"
-PROTOCOLS = ("matched", "published")
-"""Scoring protocols: the truth brought to the prediction's resolution, or CMB-ML's."""
+PROTOCOLS = ("matched", "published", "iccv2025")
+"""Scoring protocols: cmbml's (both maps at a common resolution), CMB-ML's main-branch table
+(each prediction at its own beam) and CMB-ML's ICCV 2025 table (both at each target beam)."""
+CMB_ML_PROTOCOLS = ("published", "iccv2025")
+"""The protocols that reproduce CMB-ML's tables: the Planck TMASK, CMB-ML's spectra."""
 _MISSING = object()
+DATASET_WINDOW = "dataset"
+"""``pixwin`` value of a method whose output keeps the observed maps' pixel window."""
 #: ``model.analysis`` keys that define the spectra (and the stages built on them).
 SPECTRUM_KEYS = ("common_beam", "truth_beam", "lmax", "bin_width", "beam_floor", "spectrum_lmin")
 _SPIN2: dict[str, Coupling] = {}  # spin-2 matrices computed in this process, by weight content
 
 
-def resolution(node: Any, key: str) -> Resolution:
-    """A :class:`Resolution` from a ``{fwhm_arcmin, pixwin}`` mapping (``key`` names it)."""
+def resolution(node: Any, key: str, observed: Callable[[], bool] | None = None) -> Resolution:
+    """A :class:`Resolution` from a ``{fwhm_arcmin, pixwin}`` mapping (``key`` names it).
+
+    ``pixwin`` is ``true``, ``false`` or, where ``observed`` is given, ``dataset``: the pixel
+    window the dataset's observed maps carry (``observed()``, see :mod:`cmbml.core.dataset`).
+    """
     if not isinstance(node, dict) or "fwhm_arcmin" not in node or "pixwin" not in node:
         raise ConfigError(f"{key} must be a mapping with fwhm_arcmin and pixwin, got {node!r}")
-    return Resolution(float(node["fwhm_arcmin"]), bool(node["pixwin"]))
+    pixwin = node["pixwin"]
+    if pixwin == DATASET_WINDOW and observed is not None:
+        pixwin = observed()
+    if not isinstance(pixwin, bool):
+        allowed = "true, false or 'dataset'" if observed is not None else "true or false"
+        raise ConfigError(f"{key}.pixwin must be {allowed}, got {pixwin!r}")
+    return Resolution(float(node["fwhm_arcmin"]), pixwin)
 
 
 def protocol_of(cfg) -> str:
@@ -43,6 +68,23 @@ def protocol_of(cfg) -> str:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"{ANALYSIS}.protocol must be one of {PROTOCOLS}, got {protocol!r}")
     return str(protocol)
+
+
+def scorings(cfg) -> list[tuple[str, TargetBeam | None]]:
+    """The scorings of the maps under ``model.analysis.protocol``: ``(folder, target beam)``,
+    the folder filling the catalog's ``{scoring}``. One, ``(protocol, None)``, for ``matched``
+    and ``published``; one per ``model.analysis.cmb_ml.target_beams`` entry,
+    ``("iccv2025/<name>", beam)``, for ``iccv2025``."""
+    protocol = protocol_of(cfg)
+    if protocol != "iccv2025":
+        return [(protocol, None)]
+    key = f"{ANALYSIS}.cmb_ml.target_beams"
+    node = OmegaConf.select(cfg, key)
+    try:
+        beams = target_beams(OmegaConf.to_container(node, resolve=True) if node else [], key)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return [(f"{protocol}/{beam.name}", beam) for beam in beams]
 
 
 @functools.lru_cache(maxsize=2)
@@ -76,13 +118,13 @@ class AnalysisStage(Stage):
     def inputs(self) -> tuple[str, ...]:  # type: ignore[override]
         """Catalog entries read: the fixed ones plus the method's prediction when used."""
         extra = (self.method["prediction"],) if self.reads_prediction else ()
-        return (*self.fixed_inputs, *extra)
+        return (*self.fixed_inputs, RECORD, *extra)
 
     @property
     def config_keys(self) -> tuple[str, ...]:  # type: ignore[override]
         """The protocol, the analysis settings this stage uses and the method's entry."""
-        keys = ("protocol", *self.analysis_keys)
-        return (*(f"{ANALYSIS}.{k}" for k in keys), self.method_key)
+        keys = ("protocol", "cmb_ml", *self.analysis_keys)
+        return (*(f"{ANALYSIS}.{k}" for k in keys), self.method_key, "dataset.pixel_window")
 
     @property
     def method_key(self) -> str:
@@ -130,8 +172,17 @@ class AnalysisStage(Stage):
 
     @property
     def protocol(self) -> str:
-        """The scoring protocol (``matched`` or ``published``)."""
+        """The scoring protocol (``matched``, ``published`` or ``iccv2025``)."""
         return protocol_of(self.cfg)
+
+    @property
+    def cmb_ml(self) -> bool:
+        """Whether the protocol is one of CMB-ML's (its mask weight and spectra)."""
+        return self.protocol in CMB_ML_PROTOCOLS
+
+    def scorings(self) -> list[tuple[str, TargetBeam | None]]:
+        """The scorings of the maps (:func:`scorings`)."""
+        return scorings(self.cfg)
 
     @property
     def epochs(self) -> list:
@@ -143,19 +194,28 @@ class AnalysisStage(Stage):
         """``model.analysis.fields``: ``None`` (auto) or the requested Stokes fields."""
         return parse_fields(self.option("fields"))
 
+    def prediction_resolution(self) -> Resolution:
+        """The method's output resolution (``beam``; ``pixwin: dataset`` reads the dataset's
+        record, :func:`cmbml.core.dataset.observed_pixel_window`)."""
+        key = f"{self.method_key}.beam"
+        return resolution(self.method["beam"], key, lambda: observed_pixel_window(self))
+
     def resolutions(self) -> tuple[Resolution, Resolution]:
         """Resolutions of the post-processed truth and prediction under the protocol."""
         if self.protocol == "matched":
             common = resolution(self.option("common_beam"), f"{ANALYSIS}.common_beam")
             return common, common
         truth = resolution(self.option("truth_beam"), f"{ANALYSIS}.truth_beam")
-        return truth, resolution(self.method["beam"], f"{self.method_key}.beam")
+        return truth, self.prediction_resolution()
 
     def metric_range(self, spectrum: str = "TT") -> tuple[int, int]:
-        """First and last multipole of a spectrum's metrics: from
+        """First and last multipole of a spectrum's metrics (CMB-ML's protocols: 2 and
+        ``model.analysis.cmb_ml.lmax``; its statistics also count D_0 = 0 and D_1). Else from
         ``model.analysis.spectrum_lmin[spectrum]`` (2 when absent) to the last multipole where
         the transfer functions divided out of that spectrum (``b_T²``, ``b_P²`` or ``b_T b_P``)
         keep ``>= model.analysis.beam_floor``, at most ``model.analysis.lmax``."""
+        if self.cmb_ml:  # CMB-ML's statistics: unbinned D_l to its lmax (from l = 0)
+            return spectra.LMIN, int(self.option("cmb_ml.lmax"))
         nside = int(self.cfg.scenario.nside)
         lmax = int(self.option("lmax"))
         windows = [
@@ -180,6 +240,8 @@ class AnalysisStage(Stage):
         template = placeholders(self.catalog.entry(name).path)
         if "working" in template and "working" not in values:
             values["working"] = self.method["working"]
+        if "scoring" in template and "scoring" not in values:
+            values["scoring"] = self.protocol
         if "epoch" in values:
             if "epoch" not in template:
                 if values["epoch"] is not None:

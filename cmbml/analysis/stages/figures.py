@@ -65,14 +65,15 @@ class AnalysisFigures(AnalysisStage):
         fsky = spectra.effective_fsky(self.read_mask("analysis_mask_apod"))
         name = f"{self.method['name']} ({self.protocol} protocol)"
         for split, split_sims in sims.items():
-            for sim in split_sims[: int(self.option("n_show_cap"))]:
-                truth, _ = self.read_maps("analysis_truth_pp", split=split, sim=sim)
+            shown = split_sims[: int(self.option("n_show_cap"))]
+            for scoring, target in self.scorings():
+                label = name if target is None else f"{name}, {target.name}"
+                self._maps(split, shown, scoring, mask, label)
+                self._distribution("pixel", split, scoring, label)
+            for sim in shown:
                 for epoch in self.epochs:
                     where = dict(split=split, sim=sim, epoch=epoch)
                     title = f"{name}, {split} sim {sim}, epoch {epoch_label(epoch)}"
-                    pred, _ = self.read_maps("analysis_prediction_pp", **where)
-                    maps = figures.plot_maps(truth[0], pred[0], mask, title=title)
-                    self.write("analysis_fig_maps", maps, **where)
                     panels = self._spectrum_panels(where, fsky)
                     tt = panels.pop("TT")
                     fig = figures.plot_power_spectrum(
@@ -80,20 +81,33 @@ class AnalysisFigures(AnalysisStage):
                         ell_max=tt["ell_max"], ell_min=tt["ell_min"], title=title,
                     )  # fmt: skip
                     self.write("analysis_fig_ps", fig, **where)
-                    if min(len(truth), len(pred)) == 3:
-                        pol = figures.plot_pol_maps(truth[1:3], pred[1:3], mask, title=title)
-                        self.write("analysis_fig_maps_pol", pol, **where)
                     if panels:
                         fig = figures.plot_power_spectra(panels, title=title)
                         self.write("analysis_fig_ps_pol", fig, **where)
-            for kind, block in BLOCKS.items():
-                rows = self.read(f"analysis_{kind}_table", split=split)
-                ncol = len(metric_columns(rows)) if block in rows else None
-                rows, metrics = _wide(rows, block)
-                fig = figures.plot_metric_distributions(
-                    rows, metrics, title=f"{name}, {split}", ncol=ncol
-                )
-                self.write(f"analysis_fig_{kind}_dist", fig, split=split)
+            self._distribution("ps", split, self.protocol, name)
+
+    def _maps(self, split: str, sims: list[int], scoring: str, mask, name: str) -> None:
+        """Truth / prediction / difference maps (and Q, U) of one scoring."""
+        for sim in sims:
+            truth, _ = self.read_maps("analysis_truth_pp", split=split, sim=sim, scoring=scoring)
+            for epoch in self.epochs:
+                where = dict(split=split, sim=sim, epoch=epoch, scoring=scoring)
+                title = f"{name}, {split} sim {sim}, epoch {epoch_label(epoch)}"
+                pred, _ = self.read_maps("analysis_prediction_pp", **where)
+                maps = figures.plot_maps(truth[0], pred[0], mask, title=title)
+                self.write("analysis_fig_maps", maps, **where)
+                if min(len(truth), len(pred)) == 3:
+                    pol = figures.plot_pol_maps(truth[1:3], pred[1:3], mask, title=title)
+                    self.write("analysis_fig_maps_pol", pol, **where)
+
+    def _distribution(self, kind: str, split: str, scoring: str, name: str) -> None:
+        """Histograms of one kind of per-simulation metrics over the split."""
+        block = BLOCKS[kind]
+        rows = self.read(f"analysis_{kind}_table", split=split, scoring=scoring)
+        ncol = len(metric_columns(rows)) if block in rows else None
+        rows, metrics = _wide(rows, block)
+        fig = figures.plot_metric_distributions(rows, metrics, title=f"{name}, {split}", ncol=ncol)
+        self.write(f"analysis_fig_{kind}_dist", fig, split=split, scoring=scoring)
 
     def _spectrum_panels(self, where: dict, fsky: float) -> dict[str, dict]:
         """Per spectrum of the simulation's spectra table, the arguments of its figure."""

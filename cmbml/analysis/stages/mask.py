@@ -8,9 +8,9 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from cmbml.analysis.fields import parse_fields
-from cmbml.analysis.mask import apodize, planck_tmask
+from cmbml.analysis.mask import apodize, c1_apodize, planck_tmask
 from cmbml.analysis.master import Coupling
-from cmbml.analysis.stages.base import PROTOCOLS, protocol_of
+from cmbml.analysis.stages.base import CMB_ML_PROTOCOLS, protocol_of
 from cmbml.core import BadInputError, ConfigError, Stage
 
 __all__ = ["PLANCK_HINT", "AnalysisMask"]
@@ -25,14 +25,18 @@ class AnalysisMask(Stage):
     ``model.analysis.mask.source`` picks the binary mask: ``dataset`` (the simulation's
     ``mask``, from ``main_sims.py``), ``planck`` (the ``column`` of ``planck_file``, averaged to
     ``scenario.nside`` and kept where >= ``threshold``: CMB-ML's TMASK >= 0.9) or ``auto``: for
-    the ``matched`` protocol the dataset's mask when it exists, else the Planck one; for the
-    ``published`` protocol the Planck one when its file exists, else the dataset's. A missing
-    Planck file names the command that fetches it. The weight of the power spectra is the C1
+    the ``matched`` protocol the dataset's mask when it exists, else the Planck one; for CMB-ML's
+    protocols (``published``, ``iccv2025``) the Planck one, always: without its file they fail,
+    naming the file, the command that fetches it and ``model.analysis.mask.source=dataset`` (a
+    score on another mask, which is then not CMB-ML's). The weight of the power spectra is the C1
     apodisation over ``apodization_deg``; its mode-coupling matrices are computed once here: TT,
     and the spin-2 ones (TE, EE/BB) when Q, U may be analysed (``model.analysis.fields`` is
-    ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``).
+    ``[I, Q, U]``, or ``auto`` with ``scenario.map_fields=IQU``). Under CMB-ML's protocols the
+    weight is CMB-ML's (NaMaster's C1 over ``model.analysis.cmb_ml.apodization_arcmin``) and no
+    coupling matrix is written (its spectra are not decoupled).
 
-    Config: ``scenario.{nside, map_fields}``, ``model.analysis.{protocol, mask, fields}``. Reads
+    Config: ``scenario.{nside, map_fields}``, ``model.analysis.{protocol, mask, fields,
+    cmb_ml.apodization_arcmin}``. Reads
     ``mask`` (when the dataset's is used) or the Planck file (an external asset); writes
     ``analysis_mask``, ``analysis_mask_apod``, ``analysis_coupling`` and ``analysis_mask_info``.
     """
@@ -46,6 +50,7 @@ class AnalysisMask(Stage):
         "model.analysis.protocol",
         "model.analysis.mask",
         "model.analysis.fields",
+        "model.analysis.cmb_ml.apodization_arcmin",
     )
     per_sim = False
 
@@ -62,7 +67,12 @@ class AnalysisMask(Stage):
         info = {"protocol": protocol, "source": source, "nside": nside}
         if source == "planck":
             hint = PLANCK_HINT
-            if not self.exists("mask"):
+            if protocol in CMB_ML_PROTOCOLS:
+                hint += (
+                    f" (CMB-ML's {protocol} protocol scores on the Planck TMASK), or score on the "
+                    "dataset's own mask with model.analysis.mask.source=dataset"
+                )
+            elif not self.exists("mask"):
                 hint += f"; the dataset has no mask of its own ({self.path('mask')})"
             path = self.asset(mcfg["planck_file"], hint=hint)
             binary = planck_tmask(
@@ -75,19 +85,24 @@ class AnalysisMask(Stage):
             info["file"] = self.path("mask").name
         if not binary.any():
             raise BadInputError(f"stage '{self.name}': the {source} mask keeps no pixel")
-        weight = apodize(binary, float(mcfg["apodization_deg"]))
-        requested = parse_fields(self.cfg.model.analysis.fields)
-        spin2 = "Q" in (requested or self.cfg.scenario.map_fields)
-        coupling = Coupling.from_weight(weight, spin2=spin2)
-        info.update(
-            apodization_deg=float(mcfg["apodization_deg"]),
-            fsky=float(binary.mean()),
-            fsky_weight_w2=float(np.mean(weight**2)),
-            coupling=list(coupling.kinds),
-        )
+        if protocol in CMB_ML_PROTOCOLS:
+            radius = float(self.cfg.model.analysis.cmb_ml.apodization_arcmin)
+            weight = c1_apodize(binary, radius / 60.0)
+            info.update(apodization="NaMaster C1 (CMB-ML)", apodization_arcmin=radius)
+        else:
+            weight = apodize(binary, float(mcfg["apodization_deg"]))
+            requested = parse_fields(self.cfg.model.analysis.fields)
+            spin2 = "Q" in (requested or self.cfg.scenario.map_fields)
+            coupling = Coupling.from_weight(weight, spin2=spin2)
+            info.update(
+                apodization="pspy C1",
+                apodization_deg=float(mcfg["apodization_deg"]),
+                coupling=list(coupling.kinds),
+            )
+            self.write("analysis_coupling", coupling.matrices)
+        info.update(fsky=float(binary.mean()), fsky_weight_w2=float(np.mean(weight**2)))
         self.write("analysis_mask", binary, options={"unit": ""})
         self.write("analysis_mask_apod", weight, options={"unit": ""})
-        self.write("analysis_coupling", coupling.matrices)
         self.write("analysis_mask_info", info)
         self.log.info("%s mask (%s): f_sky %.3f", protocol, source, info["fsky"])
 
@@ -99,8 +114,6 @@ class AnalysisMask(Stage):
             )
         if source != "auto":
             return source
-        has_planck = Path(mcfg["planck_file"]).is_file()
-        has_dataset = self.exists("mask")
-        if protocol == PROTOCOLS[1]:
-            return "planck" if has_planck or not has_dataset else "dataset"
-        return "dataset" if has_dataset else "planck"
+        if protocol in CMB_ML_PROTOCOLS:
+            return "planck"
+        return "dataset" if self.exists("mask") else "planck"

@@ -52,7 +52,9 @@ def spectrum_titles(table: pd.DataFrame) -> dict[str, str]:
 class AnalysisSummaries(AnalysisStage):
     """Summaries over each analysed split, labelled with the scoring protocol.
 
-    For pixel metrics and power-spectrum metrics: the table of all per-simulation rows and the
+    For pixel metrics (once per scoring: per target beam under ``iccv2025``, in
+    ``Analysis/iccv2025/<beam>/Summary``) and power-spectrum metrics (once per protocol): the
+    table of all per-simulation rows and the
     mean ± sample standard deviation (ddof = 1) per metric and epoch (and field or spectrum when
     polarised), as CSV (with a ``protocol`` column; polarised spectrum summaries also carry the
     ``ell_min`` and ``ell_max`` of each spectrum's metrics), Markdown and LaTeX (a protocol
@@ -98,13 +100,15 @@ class AnalysisSummaries(AnalysisStage):
             sims[split].append(sim)
         fsky = spectra.effective_fsky(self.read_mask("analysis_mask_apod"))
         for split, split_sims in sims.items():
-            for kind, block in BLOCKS.items():
+            kinds = [("pixel", scoring) for scoring, _ in self.scorings()]
+            for kind, scoring in [*kinds, ("ps", self.protocol)]:
+                where = dict(split=split, scoring=scoring)
                 rows = pd.concat(
-                    [self.read(f"analysis_{kind}_metrics", split=split, sim=s) for s in split_sims],
+                    [self.read(f"analysis_{kind}_metrics", sim=s, **where) for s in split_sims],
                     ignore_index=True,
                 )
                 rows["epoch"] = rows["epoch"].astype(str)
-                self._write_summary(kind, block, rows, split)
+                self._write_summary(kind, BLOCKS[kind], rows, where)
             for epoch in self.epochs:
                 self.write(
                     "analysis_ps_mean",
@@ -113,8 +117,9 @@ class AnalysisSummaries(AnalysisStage):
                     epoch=epoch,
                 )
 
-    def _write_summary(self, kind: str, block: str, rows: pd.DataFrame, split: str) -> None:
-        """Per-simulation table, summary CSV, Markdown and LaTeX of one kind of metrics."""
+    def _write_summary(self, kind: str, block: str, rows: pd.DataFrame, where: dict) -> None:
+        """Per-simulation table, summary CSV, Markdown and LaTeX of one kind of metrics, in the
+        ``where`` (split, scoring) folder."""
         blocked = block in rows
         if blocked:
             rows[block] = rows[block].fillna(tables.BLOCK_DEFAULT[block])
@@ -127,24 +132,23 @@ class AnalysisSummaries(AnalysisStage):
             front = [*by, "protocol", "ell_min", "ell_max"]
             summary = summary[[*front, *(c for c in summary.columns if c not in front)]]
         rows.insert(2, "protocol", self.protocol)
-        self.write(f"analysis_{kind}_table", rows, split=split)
-        self.write(f"analysis_{kind}_summary", summary, split=split)
+        self.write(f"analysis_{kind}_table", rows, **where)
+        self.write(f"analysis_{kind}_summary", summary, **where)
+        beam = where["scoring"].partition("/")[2] or None
         if blocked:
-            caption = tables.protocol_caption(self.protocol, self.method["name"])
+            caption = tables.protocol_caption(self.protocol, self.method["name"], beam=beam)
             titles = spectrum_titles(summary)
         else:
             caption = tables.protocol_caption(
-                self.protocol, self.method["name"], self.metric_lmax()
+                self.protocol, self.method["name"], self.metric_lmax(), beam=beam
             )
             titles = None
         shown = dict(block=block, block_titles=titles, caption=caption)
         self.write(
-            f"analysis_{kind}_summary_md",
-            tables.to_markdown(summary, "epoch", **shown),
-            split=split,
+            f"analysis_{kind}_summary_md", tables.to_markdown(summary, "epoch", **shown), **where
         )
         self.write(
-            f"analysis_{kind}_summary_tex", tables.to_latex(summary, "epoch", **shown), split=split
+            f"analysis_{kind}_summary_tex", tables.to_latex(summary, "epoch", **shown), **where
         )
 
     def _mean_spectra(self, split: str, sims: list[int], epoch, fsky: float) -> pd.DataFrame:

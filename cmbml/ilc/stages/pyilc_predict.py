@@ -87,7 +87,10 @@ class PyilcPredict(Stage):
     ``model.pyilc.use_mask``, the binary ``mask``; runs :func:`cmbml.ilc.needlet_ilc` (``cnilc``)
     or :func:`cmbml.ilc.harmonic_ilc` (``hilc``) with the preset of ``scenario.nside`` and writes
     ``pyilc_cmb_map_pred``: the CMB estimate at the Gaussian beam
-    ``model.pyilc.output_fwhm_arcmin`` (uK_CMB; it keeps the inputs' pixel window).
+    ``model.pyilc.output_fwhm_arcmin`` (uK_CMB). Only the Gaussian beams are divided out, so the
+    estimate keeps the pixel window of the observed maps, whatever the dataset records for them
+    (``dataset.yaml``: cmbml's carry it, CMB-ML's do not; :mod:`cmbml.core.dataset`); the
+    analysis reads it from there (``pixwin: dataset`` in the method's ``beam``).
 
     With ``scenario.map_fields=I`` the intensity (field 0) is read and the prediction is one
     I map. With ``IQU`` the detectors with ``has_pol`` give I, Q, U (their Q, U enter the E and B
