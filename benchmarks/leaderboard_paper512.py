@@ -12,12 +12,13 @@ commands; finished steps are skipped when run again.
 Usage::
 
     python benchmarks/leaderboard_paper512.py [--n-test 5] [--workers 2] [--root DIR]
-        [--pyilc cnilc hilc] [--protocols matched published iccv2025]
+        [--pyilc cnilc hilc] [--protocols matched published iccv2025] [KEY=VALUE ...]
 
 It takes tens of minutes on a laptop (nside 512: ~1 min of CAMB and 1 min of sky per
 simulation, 12-60 s per ILC, a few s per analysis). CMB-ML's protocols score on the Planck NILC
 TMASK, ``<assets_dir>/planck/COM_CMB_IQU-nilc_2048_R3.00_full.fits``
-(``python get_data/get_planck_assets.py --only nilc``); without it they stop and say so.
+(``python get_data/get_planck_assets.py --only nilc``); without it they stop and say so, unless
+``model.analysis.mask.source=dataset`` is passed (then the tables name the dataset's mask).
 """
 
 from __future__ import annotations
@@ -118,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="model/pyilc options to run (default: cnilc hilc)")  # fmt: skip
     parser.add_argument("--protocols", nargs="+", default=["matched", "published", "iccv2025"],
                         choices=["matched", "published", "iccv2025"])  # fmt: skip
+    parser.add_argument("overrides", nargs="*",
+                        help="Hydra overrides for every step, e.g. model.analysis.mask.source="
+                             "dataset where the Planck TMASK is not available")  # fmt: skip
     args = parser.parse_args(argv)
-    common = _overrides(args)
+    common = [*_overrides(args), *args.overrides]
     _run("main_sims.py", common)
     single = [o for o in common if not o.startswith("parallel")]  # the ILC threads itself
     models = []
