@@ -10,6 +10,7 @@ from cmbml.sims.cmb import gaussian_cmb_alm, pysm_lensed_cmb_map, spectrum_from_
 from cmbml.sims.sky import cmb_truth_map, detector_arrays, foreground_alms, sky_maps
 from cmbml.sims.stages.make_cmb_spectra import cmb_realisation
 from cmbml.sims.stages.make_foregrounds import (
+    drawn_foregrounds,
     foreground_config,
     foreground_model,
     foreground_seed,
@@ -33,17 +34,20 @@ class MakeSky(Stage):
     simulation stays reproducible and independent of process and order. Each detector's
     ``sky_map`` is ``(CMB alm * b_l * p_l)`` synthesised at ``nside`` plus the dataset's beamed
     foreground map (``fg_map``); with ``model.sim.foregrounds.vary_per_sim`` the foregrounds are
-    instead made for this simulation (templates seeded by split and sim, emission at
-    ``nside_sky``) and added to the CMB alm before the beam. All maps in uK_CMB.
+    instead made for this simulation (templates, extragalactic realisations and the components'
+    distribution blocks, :mod:`cmbml.sims.fg_variation`, seeded by split and sim; emission at
+    ``nside_sky``) and added to the CMB alm before the beam. All maps in uK_CMB. ``fg_params``
+    records the foreground sky of the simulation: whether it varies per simulation, the seed
+    of its templates and the drawn parameter values.
 
     Config: ``scenario``, ``model.sim.cmb.realisation``, ``model.sim.foregrounds``,
     ``model.sim.instrument``. Reads ``cmb_spectrum`` (``gaussian``) or ``cmb_unlensed_spectrum``
-    (``pysm_lensed``) and ``fg_map``; writes ``cmb_map`` and ``sky_map``.
+    (``pysm_lensed``) and ``fg_map``; writes ``cmb_map``, ``sky_map`` and ``fg_params``.
     """
 
     name = "make_sky"
     inputs = ("cmb_spectrum", "cmb_unlensed_spectrum", "fg_map")
-    outputs = ("cmb_map", "sky_map")
+    outputs = ("cmb_map", "sky_map", "fg_params")
     config_keys = ("scenario", "model.sim.foregrounds", "model.sim.instrument")
     per_sim = True
 
@@ -66,8 +70,14 @@ class MakeSky(Stage):
                 raise ValueError(f"{source} reaches l = {cls.shape[-1] - 1}, the sky needs {lmax}")
             alm = gaussian_cmb_alm(cls, lmax, self.rng(split, sim, "cmb"), pol=any_pol)
         self.write("cmb_map", _squeeze(cmb_truth_map(alm, nside, lmax)), split=split, sim=sim)
-        if fg_cfg.get("vary_per_sim"):
-            model = foreground_model(self, fg_cfg, foreground_seed(self, split, sim), freqs)
+        vary = bool(fg_cfg.get("vary_per_sim"))
+        scope = (split, sim) if vary else (None, None)
+        seed = foreground_seed(self, *scope)
+        fg_cfg, drawn = drawn_foregrounds(self, fg_cfg, *scope)
+        record = {"vary_per_sim": vary, "template_seed": seed, "drawn": drawn}
+        self.write("fg_params", record, split=split, sim=sim)
+        if vary:
+            model = foreground_model(self, fg_cfg, seed, freqs)
             fg_alms = foreground_alms(model, freqs, pol, lmax, max_batch_bytes=batch)
             maps = sky_maps(alm, fwhm, pol, nside, lmax, fg_alms=fg_alms, max_batch_bytes=batch)
         else:
