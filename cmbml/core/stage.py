@@ -29,6 +29,7 @@ from cmbml.core.catalog import Catalog, placeholders
 from cmbml.core.errors import ConfigError, MissingInputError
 from cmbml.core.schema import get_splits
 from cmbml.core.seeds import make_rng
+from cmbml.core.splits import split_settings
 
 __all__ = ["Stage"]
 
@@ -256,7 +257,11 @@ class Stage:
     def stage_config(self) -> dict:
         """The resolved config subtrees of ``config_keys`` and the stage settings."""
         config = {key: _select(self.cfg, key, self.name) for key in self.config_keys}
-        return {"seed": int(self.cfg.seed), "settings": self.settings, "config": config}
+        out = {"seed": int(self.cfg.seed), "settings": self.settings, "config": config}
+        per_split = split_settings(self.cfg, tuple(self.config_keys))
+        if per_split:
+            out["split_settings"] = per_split
+        return out
 
     def config_hash(self) -> str:
         """Hash of what defines this stage's results besides its input files: its class, config
