@@ -1,0 +1,100 @@
+"""Stage ``analysis_generalisation``: a leaderboard per test split and the generalisation table."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cmbml.analysis import tables
+from cmbml.analysis.generalisation import generalisation_markdown, generalisation_table
+from cmbml.analysis.stages.base import protocol_of
+from cmbml.analysis.stages.compare import AnalysisCompare
+from cmbml.analysis.stages.power_spectra import PS_METRICS
+from cmbml.analysis.stages.summaries import BLOCKS, spectrum_titles
+from cmbml.core import ConfigError, get_splits
+from cmbml.core.splits import split_kinds
+
+__all__ = ["AnalysisGeneralisation"]
+
+
+class AnalysisGeneralisation(AnalysisCompare):
+    """Does a method generalise? Every test split's leaderboard, and each method's metrics on
+    the other test splits over their in-distribution values.
+
+    The methods are those of ``model.analysis.compare.models``; the in-distribution split is
+    ``model.analysis.compare.split`` (default ``Test``); the test splits are every ``Test*``
+    split with simulations to infer (in-distribution, fixed-spectrum, foreground- or
+    noise-shift: ``splits.<name>.kind``, :mod:`cmbml.core.splits`). Per test split, the pixel and
+    spectrum leaderboards (as ``analysis_compare``'s, CSV and Markdown); then the
+    generalisation table (:func:`cmbml.analysis.generalisation.generalisation_table`): columns
+    ``model, split, metric, in_distribution, value, ratio``, pixel metrics then spectrum
+    metrics, with its Markdown twin (the splits' kinds in the caption).
+
+    Config: ``model.analysis.{compare, pixel_metrics, protocol}`` and the test splits' names and
+    kinds. Reads each method's ``analysis_pixel_summary`` and ``analysis_ps_summary`` of every
+    test split; writes ``comparison_split_pixel(_md)``, ``comparison_split_ps(_md)`` (per split),
+    ``generalisation`` and ``generalisation_md``.
+    """
+
+    name = "analysis_generalisation"
+    outputs = (
+        "comparison_split_pixel",
+        "comparison_split_pixel_md",
+        "comparison_split_ps",
+        "comparison_split_ps_md",
+        "generalisation",
+        "generalisation_md",
+    )
+
+    def test_split_kinds(self) -> dict[str, str]:
+        """Test split -> kind, for the splits with simulations to infer."""
+        kinds = split_kinds(self.cfg)
+        return {
+            s.name: kinds[s.name]
+            for s in get_splits(self.cfg)
+            if s.name.startswith("Test") and s.n_infer > 0
+        }
+
+    def stage_config(self) -> dict:
+        """Config hash input: also the test splits and their kinds."""
+        config = super().stage_config()
+        config["test_splits"] = self.test_split_kinds()
+        return config
+
+    def run(self) -> None:
+        """Write every test split's leaderboards and the generalisation table."""
+        reference, models = self._models()
+        splits = self.test_split_kinds()
+        if reference not in splits:
+            raise ConfigError(
+                f"model.analysis.compare.split '{reference}' is not a test split with "
+                f"simulations ({list(splits)})"
+            )
+        protocol = protocol_of(self.cfg)
+        caption = tables.protocol_caption(protocol)
+        kinds = {"pixel": list(self.cfg.model.analysis.pixel_metrics), "ps": list(PS_METRICS)}
+        parts = []
+        for kind, metrics in kinds.items():
+            boards = {}
+            for split in splits:
+                entries = [(m["model"], self._summary(m, kind, split), m["epoch"]) for m in models]
+                board = tables.build_leaderboard(entries, metrics, protocol, block=BLOCKS[kind])
+                shown = dict(block=BLOCKS[kind], block_titles=spectrum_titles(board))
+                text = tables.to_markdown(board, "model", caption=f"{split}. {caption}", **shown)
+                self.write(f"comparison_split_{kind}", board, split=split)
+                self.write(f"comparison_split_{kind}_md", text, split=split)
+                boards[split] = board
+            parts.append(generalisation_table(boards, reference, metrics, BLOCKS[kind]))
+        table = pd.concat(parts, ignore_index=True)
+        described = ", ".join(f"{name} ({kind})" for name, kind in splits.items())
+        self.write("generalisation", table)
+        self.write(
+            "generalisation_md",
+            generalisation_markdown(
+                table, f"*Against {reference}; test splits: {described}. {caption}*"
+            ),
+        )
+        self.log.info("generalisation over %d test splits: %d rows", len(splits), len(table))
+
+    def _summary(self, model: dict, kind: str, split: str):
+        path = self.path(f"analysis_{kind}_summary", split=split, working=model["working"])
+        return self._method_file(model["model"], path)
