@@ -39,8 +39,10 @@ SPLIT_KINDS = (
     "fixed_spectrum",
     "foreground_shift",
     "noise_shift",
+    "observation",
 )
-"""What a split is for: training, validation, or a kind of test split (DESIGN section 7)."""
+"""What a split is for: training, validation, or a kind of test split (DESIGN section 7);
+``observation`` splits hold real observed maps and no truth."""
 
 
 @dataclass(frozen=True)
