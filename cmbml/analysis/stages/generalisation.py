@@ -46,12 +46,12 @@ class AnalysisGeneralisation(AnalysisCompare):
     )
 
     def test_split_kinds(self) -> dict[str, str]:
-        """Test split -> kind, for the splits with simulations to infer."""
+        """Test split -> kind, for the simulated splits with simulations to infer."""
         kinds = split_kinds(self.cfg)
         return {
             s.name: kinds[s.name]
             for s in get_splits(self.cfg)
-            if s.name.startswith("Test") and s.n_infer > 0
+            if s.name.startswith("Test") and s.n_infer > 0 and kinds[s.name] != "observation"
         }
 
     def stage_config(self) -> dict:
