@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-__all__ = ["COLUMNS", "generalisation_markdown", "generalisation_table"]
+__all__ = ["COLUMNS", "generalisation_table", "markdown_table"]
 
 COLUMNS = ["model", "split", "metric", "in_distribution", "value", "ratio"]
 """Columns of the generalisation table."""
@@ -71,11 +71,12 @@ def generalisation_table(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def generalisation_markdown(table: pd.DataFrame, caption: str = "") -> str:
-    """The generalisation table as Markdown (4 significant digits), with a caption line."""
+def markdown_table(table: pd.DataFrame, caption: str = "") -> str:
+    """A table (the generalisation table, a reference board) as Markdown: numbers to 4
+    significant digits, a caption line first."""
     lines = [caption, ""] if caption else []
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "---|" * len(COLUMNS))
+    lines.append("| " + " | ".join(map(str, table.columns)) + " |")
+    lines.append("|" + "---|" * len(table.columns))
     for row in table.itertuples(index=False):
         cells = [str(v) if isinstance(v, str) else f"{v:.4g}" for v in row]
         lines.append("| " + " | ".join(cells) + " |")

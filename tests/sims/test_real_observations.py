@@ -138,7 +138,8 @@ def test_ilc_of_the_real_maps_is_compared_with_the_reference_maps(tmp_path):
         tmp_path,
         "scenario.detectors=[30,44,70,100,143,217,353,545,857]",
         "model/sim/mask=planck",
-        f"pipeline.stages=[{stages},analysis_mask,pyilc_analysis_reference]",
+        f"pipeline.stages=[{stages},analysis_mask,pyilc_analysis_reference,analysis_generalisation]",
+        "model.analysis.compare.models=[{model: CNILC, working: PyILC_CNILC, epoch: null}]",
     )
     folder = Path(cfg.local_system.assets_dir) / "planck"
     alm = _cmb_alm()
@@ -164,3 +165,9 @@ def test_ilc_of_the_real_maps_is_compared_with_the_reference_maps(tmp_path):
     spectra = read_csv(catalog.path("analysis_reference_spectra", **where))
     smica = spectra[spectra.reference == "SMICA"]
     assert np.allclose(smica["cross_ratio"].iloc[:3], 1.0, atol=0.1)
+    board = read_csv(catalog.path("comparison_reference", split="TestPlanck"))
+    assert list(board["reference"]) == list(added) and set(board["model"]) == {"CNILC"}
+    board = board.set_index("reference")
+    assert board.loc["NILC", "residual_rms"] == pytest.approx(metrics.loc["NILC", "residual_rms"])
+    text = catalog.path("comparison_reference_md", split="TestPlanck").read_text()
+    assert "not a truth" in text and "| CNILC | Commander |" in text

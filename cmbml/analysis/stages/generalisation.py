@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cmbml.analysis import tables
-from cmbml.analysis.generalisation import generalisation_markdown, generalisation_table
+from cmbml.analysis.generalisation import generalisation_table, markdown_table
 from cmbml.analysis.stages.base import protocol_of
 from cmbml.analysis.stages.compare import AnalysisCompare
 from cmbml.analysis.stages.power_spectra import PS_METRICS
@@ -32,7 +32,9 @@ class AnalysisGeneralisation(AnalysisCompare):
     Config: ``model.analysis.{compare, pixel_metrics, protocol}`` and the test splits' names and
     kinds. Reads each method's ``analysis_pixel_summary`` and ``analysis_ps_summary`` of every
     test split; writes ``comparison_split_pixel(_md)``, ``comparison_split_ps(_md)`` (per split),
-    ``generalisation`` and ``generalisation_md``.
+    ``generalisation`` and ``generalisation_md``. For each observation-only split (real maps),
+    each method's reference metrics (``analysis_reference_metrics``, mean over the split's
+    maps) per reference map: ``comparison_reference(_md)``.
     """
 
     name = "analysis_generalisation"
@@ -43,6 +45,8 @@ class AnalysisGeneralisation(AnalysisCompare):
         "comparison_split_ps_md",
         "generalisation",
         "generalisation_md",
+        "comparison_reference",
+        "comparison_reference_md",
     )
 
     def test_split_kinds(self) -> dict[str, str]:
@@ -54,23 +58,41 @@ class AnalysisGeneralisation(AnalysisCompare):
             if s.name.startswith("Test") and s.n_infer > 0 and kinds[s.name] != "observation"
         }
 
+    def observation_splits(self) -> dict[str, int]:
+        """Observation-only test split -> number of its maps to score."""
+        kinds = split_kinds(self.cfg)
+        return {
+            s.name: s.n_infer
+            for s in get_splits(self.cfg)
+            if kinds[s.name] == "observation" and s.n_infer > 0
+        }
+
     def stage_config(self) -> dict:
-        """Config hash input: also the test splits and their kinds."""
+        """Config hash input: also the test splits, their kinds and the observation splits."""
         config = super().stage_config()
         config["test_splits"] = self.test_split_kinds()
+        config["observation_splits"] = self.observation_splits()
         return config
 
     def run(self) -> None:
-        """Write every test split's leaderboards and the generalisation table."""
+        """Write every test split's leaderboards, the generalisation table and the reference
+        boards of observation-only splits."""
         reference, models = self._models()
+        caption = tables.protocol_caption(protocol_of(self.cfg))
         splits = self.test_split_kinds()
-        if reference not in splits:
-            raise ConfigError(
-                f"model.analysis.compare.split '{reference}' is not a test split with "
-                f"simulations ({list(splits)})"
-            )
+        if splits or not self.observation_splits():
+            if reference not in splits:
+                raise ConfigError(
+                    f"model.analysis.compare.split '{reference}' is not a test split with "
+                    f"simulations ({list(splits)})"
+                )
+            self._generalisation(reference, splits, models, caption)
+        for split, n_sims in self.observation_splits().items():
+            self._reference_board(split, n_sims, models, caption)
+
+    def _generalisation(self, reference: str, splits: dict, models: list, caption: str) -> None:
+        """Each test split's leaderboards and the generalisation table."""
         protocol = protocol_of(self.cfg)
-        caption = tables.protocol_caption(protocol)
         kinds = {"pixel": list(self.cfg.model.analysis.pixel_metrics), "ps": list(PS_METRICS)}
         parts = []
         for kind, metrics in kinds.items():
@@ -89,11 +111,28 @@ class AnalysisGeneralisation(AnalysisCompare):
         self.write("generalisation", table)
         self.write(
             "generalisation_md",
-            generalisation_markdown(
-                table, f"*Against {reference}; test splits: {described}. {caption}*"
-            ),
+            markdown_table(table, f"*Against {reference}; test splits: {described}. {caption}*"),
         )
         self.log.info("generalisation over %d test splits: %d rows", len(splits), len(table))
+
+    def _reference_board(self, split: str, n_sims: int, models: list, caption: str) -> None:
+        """Mean reference metrics of every method on observation split ``split``."""
+        rows = []
+        for m in models:
+            epoch = tables.epoch_label(m["epoch"])
+            for sim in range(n_sims):
+                where = {"split": split, "sim": sim, "working": m["working"]}
+                path = self._method_file(
+                    m["model"], self.path("analysis_reference_metrics", **where)
+                )
+                table = pd.read_csv(path, dtype={"epoch": str}, keep_default_na=False)
+                rows.append(table[table["epoch"] == epoch].assign(model=m["model"], sim=sim))
+        frame = pd.concat(rows, ignore_index=True).drop(columns=["epoch"])
+        board = frame.groupby(["model", "reference"], sort=False).mean(numeric_only=True)
+        board = board.drop(columns="sim").reset_index()
+        self.write("comparison_reference", board, split=split)
+        title = f"*{split}: real sky, compared with reference maps (not a truth). {caption}*"
+        self.write("comparison_reference_md", markdown_table(board, title), split=split)
 
     def _summary(self, model: dict, kind: str, split: str):
         path = self.path(f"analysis_{kind}_summary", split=split, working=model["working"])
