@@ -6,6 +6,7 @@ import pytest
 from cmbml.core import Catalog, ConfigError, build_stages, compose, get_splits, run_pipeline
 from cmbml.core.handlers import get_handler
 from cmbml.core.splits import evaluation_splits, split_config, split_kinds
+from cmbml.sims.stages import make_sky
 from tests.sims.fiducial import SIMS_STAGES
 from tests.sims.test_sky_stages import write_spectra
 
@@ -115,6 +116,12 @@ def test_foreground_shift_split_has_its_own_sky(tmp_path):
         cmb_free = sky - fg_shared
         # the CMB at 353 GHz is a small part of the sky: only the shift split's foregrounds differ
         assert (np.std(cmb_free) < 0.2 * np.std(sky)) == same
+    target = cat.path("sky_map", split="TestFgShift", sim=1, freq=353)
+    saved = target.read_bytes()
+    target.unlink()
+    make_sky._SPLIT_FG_CACHE.clear()  # as in a new process
+    assert run_pipeline(cfg)["make_sky"].ran == 1  # regenerated alone
+    assert target.read_bytes() == saved
     stages = build_stages(cfg, ["make_sky", "make_observations", "make_cosmology"])
     base = {n: s.config_hash() for n, s in stages.items()}
     moved = make_cfg(
