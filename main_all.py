@@ -7,6 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cmbml.core import Catalog, prepare_cli, run_pipeline
+from cmbml.core.splits import evaluation_splits
 
 prepare_cli()
 
@@ -20,6 +21,8 @@ def main(cfg: DictConfig) -> None:
     print(f"Power-spectrum leaderboard: {catalog.path('comparison_ps_md')}")
     print(f"Comparison figure: {catalog.path('comparison_fig_spectra')}")
     where = {"split": "Test", "scoring": cfg.model.analysis.protocol}
+    if len(evaluation_splits(cfg)) > 1:
+        print(f"Generalisation table: {catalog.path('generalisation_md')}")
     for method in cfg.model.analysis.methods.values():
         figures = catalog.path("analysis_fig_ps_dist", working=method.working, **where)
         print(f"{method.name} figures: {figures.parent}")

@@ -28,6 +28,7 @@ __all__ = [
     "n_threads",
     "nalm",
     "pixel_window",
+    "resample",
 ]
 
 
@@ -265,3 +266,36 @@ def gaussian_beam(fwhm_arcmin: float, lmax: int, pol: bool = False) -> np.ndarra
     if not pol:
         return bl_t
     return np.stack([bl_t, bl_t * np.exp(2.0 * sigma**2)])
+
+
+def resample(maps: np.ndarray, fwhm_in: float, fwhm_out: float, nside: int) -> np.ndarray:
+    """Replace the Gaussian beam and pixel window of a map and synthesise it at ``nside``.
+
+    Parameters
+    ----------
+    maps : np.ndarray
+        ``(1, npix_in)`` I or ``(3, npix_in)`` I, Q, U RING maps at resolution ``nside_in``
+        (>= ``nside``), with beam ``fwhm_in`` and the ``nside_in`` pixel window.
+    fwhm_in, fwhm_out : float
+        Beam FWHM of the input and of the output, arcmin (``fwhm_out >= fwhm_in``).
+    nside : int
+        Output resolution.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_fields, 12 nside**2)``: ``alm * b_out p_nside / (b_in p_nside_in)`` to
+        ``lmax = 3 nside - 1`` (E and B with the spin-2 beams).
+    """
+    if fwhm_out < fwhm_in:
+        raise ValueError(f"cannot sharpen a {fwhm_in}' beam to {fwhm_out}'")
+    maps = np.atleast_2d(np.asarray(maps, dtype=np.float64))
+    lmax = 3 * nside - 1
+    nside_in = hp.npix2nside(maps.shape[-1])
+    ratio = gaussian_beam(fwhm_out, lmax, pol=True) / gaussian_beam(fwhm_in, lmax, pol=True)
+    window = pixel_window(nside, lmax) / pixel_window(nside_in, lmax)
+    pol = maps.shape[0] == 3
+    alm = np.atleast_2d(map2alm(maps if pol else maps[0], lmax, pol=pol, niter=3))
+    fl = [ratio[0], ratio[1], ratio[1]][: alm.shape[0]]
+    out = np.stack([almxfl(a, f * window) for a, f in zip(alm, fl, strict=True)])
+    return np.atleast_2d(alm2map(out if pol else out[0], nside, lmax, pol=pol))

@@ -17,7 +17,35 @@ import numpy as np
 
 from cmbml.core.errors import BadInputError
 
-__all__ = ["apodize", "c1_apodize", "planck_tmask"]
+__all__ = ["apodize", "c1_apodize", "planck_column", "planck_tmask"]
+
+
+def planck_column(path: str | Path, column: str) -> tuple[np.ndarray, str, str]:
+    """One column of a Planck HEALPix table: values, ordering (``RING``/``NESTED``) and unit.
+
+    Raises
+    ------
+    BadInputError
+        The file has no such column, or the column is not a HEALPix map.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    with fits.open(path, memmap=True) as hdul:
+        tables = [h for h in hdul[1:] if getattr(h, "columns", None) is not None]
+        found = [h for h in tables if column in h.columns.names]
+        if not found:
+            names = sorted({n for h in tables for n in h.columns.names})
+            raise BadInputError(f"{path} has no column {column!r} (columns: {names})")
+        hdu = found[0]
+        values = np.asarray(hdu.data[column], dtype=np.float64).ravel()
+        ordering = str(hdu.header.get("ORDERING", "RING")).strip().upper()
+        unit = str(hdu.columns[column].unit or "").strip()
+    if not hp.isnpixok(values.size) or ordering not in ("RING", "NESTED"):
+        raise BadInputError(
+            f"{path} ({column}): {values.size} values in {ordering} ordering is not a HEALPix map"
+        )
+    return values, ordering, unit
 
 
 def planck_tmask(
@@ -46,22 +74,7 @@ def planck_tmask(
     BadInputError
         The file has no such column, or the column is not a HEALPix map.
     """
-    from astropy.io import fits
-
-    path = Path(path)
-    with fits.open(path, memmap=True) as hdul:
-        tables = [h for h in hdul[1:] if getattr(h, "columns", None) is not None]
-        found = [h for h in tables if column in h.columns.names]
-        if not found:
-            names = sorted({n for h in tables for n in h.columns.names})
-            raise BadInputError(f"{path} has no column {column!r} (columns: {names})")
-        hdu = found[0]
-        values = np.asarray(hdu.data[column], dtype=np.float64).ravel()
-        ordering = str(hdu.header.get("ORDERING", "RING")).strip().upper()
-    if not hp.isnpixok(values.size) or ordering not in ("RING", "NESTED"):
-        raise BadInputError(
-            f"{path} ({column}): {values.size} values in {ordering} ordering is not a HEALPix map"
-        )
+    values, ordering, _ = planck_column(path, column)
     mean = hp.ud_grade(values, int(nside), order_in=ordering, order_out="RING")
     return np.where(mean >= threshold, 1.0, 0.0)
 

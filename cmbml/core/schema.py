@@ -22,6 +22,7 @@ __all__ = [
     "ParallelSchema",
     "PipelineSchema",
     "ScenarioSchema",
+    "SPLIT_KINDS",
     "SplitSchema",
     "StageSchema",
     "get_splits",
@@ -31,6 +32,17 @@ __all__ = [
 VALID_FIELDS = ("I", "IQU")
 BACKENDS = ("serial", "processes", "dask", "slurm")
 SPLIT_PREFIXES = ("Train", "Valid", "Test")
+SPLIT_KINDS = (
+    "train",
+    "valid",
+    "in_distribution",
+    "fixed_spectrum",
+    "foreground_shift",
+    "noise_shift",
+    "observation",
+)
+"""What a split is for: training, validation, or a kind of test split (DESIGN section 7);
+``observation`` splits hold real observed maps and no truth."""
 
 
 @dataclass(frozen=True)
@@ -61,19 +73,39 @@ class ScenarioSchema:
 
 @dataclass(frozen=True)
 class SplitSchema:
-    """One split (``Train``, ``Valid``, ``Test``, ``Test2``, ...) of ``n_sims`` simulations."""
+    """One split (``Train``, ``Valid``, ``Test``, ``TestF1``, ...) of ``n_sims`` simulations.
+
+    ``kind`` says what the split is for (one of :data:`SPLIT_KINDS`; default from the name:
+    ``train``, ``valid``, ``in_distribution`` for ``Test*``); ``sim`` holds the split's own
+    simulation settings, a partial ``model.sim`` merged over the dataset's when this split is
+    simulated (:func:`cmbml.core.splits.split_config`).
+    """
 
     name: str
     n_sims: int
     n_infer_cap: int | None = None
+    kind: str | None = None
+    sim: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.name.startswith(SPLIT_PREFIXES):
             raise ConfigError(f"splits.{self.name}: split names start with {SPLIT_PREFIXES}")
+        if self.kind is not None and self.kind not in SPLIT_KINDS:
+            raise ConfigError(
+                f"splits.{self.name}.kind must be one of {SPLIT_KINDS}, got {self.kind!r}"
+            )
         if self.n_sims < 0:
             raise ConfigError(f"splits.{self.name}.n_sims must be >= 0, got {self.n_sims}")
         if self.n_infer_cap is not None and self.n_infer_cap < 0:
             raise ConfigError(f"splits.{self.name}.n_infer_cap must be >= 0")
+
+    @property
+    def split_kind(self) -> str:
+        """``kind``, or the default of the name (``train``, ``valid``, ``in_distribution``)."""
+        if self.kind is not None:
+            return self.kind
+        defaults = {"Train": "train", "Valid": "valid"}
+        return defaults.get(self.name[:5], "in_distribution")
 
     @property
     def n_infer(self) -> int:

@@ -29,6 +29,7 @@ from cmbml.core.catalog import Catalog, placeholders
 from cmbml.core.errors import ConfigError, MissingInputError
 from cmbml.core.schema import get_splits
 from cmbml.core.seeds import make_rng
+from cmbml.core.splits import split_settings
 
 __all__ = ["Stage"]
 
@@ -91,6 +92,9 @@ class Stage:
     #: Whole-dataset stages whose result depends on which simulations exist (training, summaries)
     #: set this, so that growing a split recomputes them.
     covers_units: ClassVar[bool] = False
+    #: Stages that also process observation-only splits (``kind: observation``: real maps, no
+    #: simulation, no truth), such as a method's prediction; others skip them.
+    observations: ClassVar[bool] = False
     #: Stages whose work every rank of a ``torchrun`` launch shares (data-parallel training):
     #: see :mod:`cmbml.core.distributed`.
     distributed: ClassVar[bool] = False
@@ -130,6 +134,8 @@ class Stage:
         """(split, sim) pairs this stage processes, in order."""
         for split in get_splits(self.cfg):
             if self.splits is not None and not split.name.startswith(tuple(self.splits)):
+                continue
+            if split.split_kind == "observation" and not self.observations:
                 continue
             for sim in range(split.n_infer if self.infer else split.n_sims):
                 yield split.name, sim
@@ -254,9 +260,15 @@ class Stage:
         return make_rng(int(self.cfg.seed), self.cfg.dataset_name, split, sim, component, detector)
 
     def stage_config(self) -> dict:
-        """The resolved config subtrees of ``config_keys`` and the stage settings."""
+        """The resolved config subtrees of ``config_keys``, the stage settings and, where splits
+        have simulation settings of their own under ``config_keys``, those
+        (:func:`cmbml.core.splits.split_settings`)."""
         config = {key: _select(self.cfg, key, self.name) for key in self.config_keys}
-        return {"seed": int(self.cfg.seed), "settings": self.settings, "config": config}
+        out = {"seed": int(self.cfg.seed), "settings": self.settings, "config": config}
+        per_split = split_settings(self.cfg, tuple(self.config_keys))
+        if per_split:
+            out["split_settings"] = per_split
+        return out
 
     def config_hash(self) -> str:
         """Hash of what defines this stage's results besides its input files: its class, config

@@ -48,6 +48,7 @@ __all__ = [
     "derived_h0",
     "draw_correlated",
     "draw_gaussian",
+    "load_best_fit",
     "load_covariance_prior",
     "load_gaussian_prior",
     "read_chain_rows",
@@ -122,6 +123,27 @@ def load_gaussian_prior(
             raise ValueError(f"{path}: parameter '{p}' has sigma {sigma}, expected > 0")
         out[p] = (mean, sigma)
     return out
+
+
+def load_best_fit(path: str | Path, params: Iterable[str]) -> dict[str, float]:
+    """Best-fit values of ``params`` from a CSV with ``name`` and ``value`` columns.
+
+    Raises
+    ------
+    ValueError
+        A column or a parameter is missing (the message names the file).
+    """
+    path = require_file(path)
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"name", "value"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = {r["name"]: float(r["value"]) for r in reader}
+    absent = [p for p in params if p not in rows]
+    if absent:
+        raise ValueError(f"{path}: no row with name {absent}; rows: {', '.join(rows)}")
+    return {p: rows[p] for p in params}
 
 
 def draw_gaussian(

@@ -64,14 +64,11 @@ class AnalysisReport(Stage):
         return compared_models(self.cfg)[1]
 
     def _method_figures(self, working: str, protocol: str) -> list[Path]:
-        """PNG figures of a method's analysis under ``protocol`` (the catalog's folder of the
-        configured protocol, with that protocol's folder name replaced)."""
-        folder = self.path("analysis_fig_pixel_dist", working=working, split="Test").parent
-        configured, parts = protocol_of(self.cfg), list(folder.parts)
-        if configured not in parts:
-            return []
-        parts[len(parts) - 1 - parts[::-1].index(configured)] = protocol
-        return sorted(Path(*parts).glob("*.png"))
+        """PNG figures of a method's analysis under ``protocol``: the catalog's figure folder
+        of that scoring and, under ``iccv2025``, those of its target beams."""
+        where = {"working": working, "split": "Test", "scoring": protocol}
+        folder = self.path("analysis_fig_pixel_dist", **where).parent
+        return sorted([*folder.glob("*.png"), *folder.parent.glob(f"*/{folder.name}/*.png")])
 
     def config_hash(self) -> str:
         """The base hash and the names of the files the page shows (a new one rewrites it)."""

@@ -24,6 +24,7 @@ class CmbnncsPostprocess(CmbnncsStage):
     config_keys = ("model.cmbnncs.use_epochs",)
     per_sim = True
     splits = ("Test",)
+    observations = True  # also the observation-only splits (real maps)
     infer = True
 
     def process_sim(self, split: str, sim: int) -> None:

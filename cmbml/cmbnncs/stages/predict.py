@@ -41,6 +41,7 @@ class CmbnncsPredict(CmbnncsStage):
     )
     per_sim = False
     splits = ("Test",)
+    observations = True  # also the observation-only splits (real maps)
     infer = True
     covers_units = True
 

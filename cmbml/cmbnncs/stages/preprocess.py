@@ -13,6 +13,7 @@ from cmbml.cmbnncs.stages._common import (
     read_stokes,
 )
 from cmbml.core import ConfigError
+from cmbml.core.splits import split_kinds
 
 
 class CmbnncsPreprocess(CmbnncsStage):
@@ -23,7 +24,8 @@ class CmbnncsPreprocess(CmbnncsStage):
     ``obs_map`` (split, sim, freq; uK_CMB) and ``cmb_map`` (split, sim). Writes, per field,
     ``cmbnncs_obs_plane`` / ``cmbnncs_obs_plane_pol`` (float32, ``(n_detectors, 4*nside,
     3*nside)``, obs / feature scale) and ``cmbnncs_cmb_plane`` / ``cmbnncs_cmb_plane_pol``
-    (float32, ``(1, 4*nside, 3*nside)``, CMB / target scale).
+    (float32, ``(1, 4*nside, 3*nside)``, CMB / target scale); observation-only splits (real
+    maps) have no CMB map and get observed planes only.
     """
 
     name = "cmbnncs_preprocess"
@@ -36,6 +38,7 @@ class CmbnncsPreprocess(CmbnncsStage):
     )
     config_keys = ("scenario.nside", "model.cmbnncs.detectors")
     per_sim = True
+    observations = True  # also the observation-only splits (real maps)
 
     def process_sim(self, split: str, sim: int) -> None:
         fields = self.fields()
@@ -46,9 +49,11 @@ class CmbnncsPreprocess(CmbnncsStage):
         channels = {field: [int(det) for det in scales[field]["features"]] for field in fields}
         self._check_detectors(channels["I"])
         maps = read_channels(self, channels, split=split, sim=sim)
-        cmb = read_stokes(
-            self, "cmb_map", [STOKES[field] for field in fields], split=split, sim=sim
-        )
+        observed = split_kinds(self.cfg)[split] == "observation"  # real maps: no truth
+        cmb = [None] * len(fields)
+        if not observed:
+            stokes = [STOKES[field] for field in fields]
+            cmb = read_stokes(self, "cmb_map", stokes, split=split, sim=sim)
         for field, cmb_map in zip(fields, cmb, strict=True):
             scale = scales[field]
             obs = np.stack(
@@ -57,6 +62,8 @@ class CmbnncsPreprocess(CmbnncsStage):
             name, values = product("cmbnncs_obs_plane", field)
             plane = sphere_to_plane(obs).astype(np.float32)
             self.write(name, plane, split=split, sim=sim, **values)
+            if cmb_map is None:
+                continue
             name, values = product("cmbnncs_cmb_plane", field)
             plane = sphere_to_plane((cmb_map / scale["target"])[None]).astype(np.float32)
             self.write(name, plane, split=split, sim=sim, **values)

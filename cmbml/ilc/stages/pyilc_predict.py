@@ -106,6 +106,7 @@ class PyilcPredict(Stage):
     config_keys = ("scenario", "model.pyilc", "model.sim.instrument")
     per_sim = True
     splits = ("Test",)
+    observations = True  # also the observation-only splits (real maps)
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write ``pyilc_cmb_map_pred`` for (split, sim)."""

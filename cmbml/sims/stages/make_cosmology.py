@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from cmbml.core import Stage, get_splits
 from cmbml.core.errors import ConfigError
+from cmbml.core.splits import split_config
 from cmbml.sims.cosmology import (
     CMBML_FIXED_AS,
     WMAP_PIVOT_MPC,
@@ -18,6 +19,7 @@ from cmbml.sims.cosmology import (
     derived_h0,
     draw_correlated,
     draw_gaussian,
+    load_best_fit,
     load_covariance_prior,
     load_gaussian_prior,
     read_chain_rows,
@@ -26,6 +28,10 @@ from cmbml.sims.cosmology import (
 )
 
 OPTION = "model/sim/cmb=wmap9_chains"
+FIXED_SPECTRUM = (None, "per_split", "best_fit")
+"""``model.sim.cmb.fixed_spectrum``: a cosmology per simulation, one per split, or the best fit."""
+BEST_FIT_TABLE = "cosmology/planck2018_bestfit.csv"
+"""Planck 2018's best-fit LCDM parameters, under ``local_system.assets_dir``."""
 CHAIN_HINT = f"python get_data/get_wmap_chains.py --only lcdm_mnu (needed by {OPTION})"
 
 
@@ -48,6 +54,12 @@ class MakeCosmology(Stage):
       simulation's row does not depend on the splits' sizes (growing a split keeps every
       existing simulation).
 
+    ``model.sim.cmb.fixed_spectrum`` (usually a split's own setting, :mod:`cmbml.core.splits`)
+    fixes the spectrum of a whole split: ``per_split`` makes every simulation take the draw of
+    the split (seeded by the split alone; for chains, the row of simulation 0), ``best_fit``
+    takes Planck 2018's best-fit parameters (``best_fit_table``, default
+    ``assets/cosmology/planck2018_bestfit.csv``) for ``planck2018``.
+
     The YAML holds ``source``, the drawn values (``drawn``; for chains also ``chain_row``,
     ``chain_step`` and the raw ``chain_values``), the CAMB inputs (``camb``: drawn values
     converted, plus ``fixed``) and ``derived`` values.
@@ -64,17 +76,28 @@ class MakeCosmology(Stage):
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write ``cosmo_params`` of (split, sim)."""
-        ccfg = OmegaConf.to_container(self.cfg.model.sim.cmb, resolve=True)
+        ccfg = OmegaConf.to_container(split_config(self.cfg, split).model.sim.cmb, resolve=True)
         fixed = ccfg.get("fixed") or {}
         source = ccfg.get("source")
-        if source == "planck2018":
-            out = self._planck(ccfg, split, sim)
+        mode = ccfg.get("fixed_spectrum")
+        if mode not in FIXED_SPECTRUM:
+            raise ConfigError(
+                f"model.sim.cmb.fixed_spectrum must be one of {FIXED_SPECTRUM}, got {mode!r}"
+            )
+        if mode == "best_fit" and source != "planck2018":
+            raise ConfigError("model.sim.cmb.fixed_spectrum=best_fit needs source planck2018")
+        if mode == "best_fit":
+            out = self._best_fit(ccfg)
+        elif source == "planck2018":
+            out = self._planck(ccfg, split, None if mode else sim)
         elif source == "wmap9_chains":
-            out = self._wmap(ccfg, split, sim)
+            out = self._wmap(ccfg, split, 0 if mode else sim)
         else:
             raise ConfigError(
                 f"model.sim.cmb.source must be 'planck2018' or 'wmap9_chains', got {source!r}"
             )
+        if mode:
+            out["fixed_spectrum"] = mode
         camb = camb_inputs(out["drawn"], fixed)
         if "As" in out:
             camb["As"] = out.pop("As")
@@ -83,7 +106,12 @@ class MakeCosmology(Stage):
             out["derived"] = {"H0": derived_h0(camb)}
         self.write("cosmo_params", out, split=split, sim=sim)
 
-    def _planck(self, ccfg: dict, split: str, sim: int) -> dict:
+    def _best_fit(self, ccfg: dict) -> dict:
+        default = Path(str(self.cfg.local_system.assets_dir)) / BEST_FIT_TABLE
+        table = str(self.asset(ccfg.get("best_fit_table") or default, hint="best_fit_table"))
+        return {"source": "planck2018_best_fit", "drawn": load_best_fit(table, ccfg["params"])}
+
+    def _planck(self, ccfg: dict, split: str, sim: int | None) -> dict:
         table = str(self.asset(ccfg["prior_table"], hint="model.sim.cmb.prior_table"))
         rng = self.rng(split, sim, "cosmology")
         covariance = ccfg.get("covariance")

@@ -6,6 +6,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from cmbml.core import Stage
+from cmbml.sims.fg_variation import resolve_distributions
 from cmbml.sims.foregrounds import ForegroundModel, model_from_config
 from cmbml.sims.sky import beamed_foreground_maps, detector_arrays
 from cmbml.sims.stages.make_instrument import scenario_detectors
@@ -24,6 +25,33 @@ def foreground_seed(stage: Stage, split: str | None, sim: int | None) -> int:
 def foreground_config(cfg) -> dict:
     """``model.sim.foregrounds`` as a plain dict."""
     return OmegaConf.to_container(cfg.model.sim.foregrounds, resolve=True)
+
+
+def drawn_foregrounds(stage: Stage, fg_cfg: dict, split: str | None, sim: int | None):
+    """``fg_cfg`` with its distribution blocks drawn for one foreground sky.
+
+    Parameters
+    ----------
+    stage : Stage
+        The running stage (its seeds).
+    fg_cfg : dict
+        ``model.sim.foregrounds`` (:func:`foreground_config`).
+    split, sim : str or None, int or None
+        The sky's scope: ``None, None`` for the dataset's shared sky, a split and a simulation
+        when the foregrounds vary per simulation. Each block's generator is seeded by
+        (split, sim, ``"fg_param"``, its path), see :mod:`cmbml.sims.fg_variation`.
+
+    Returns
+    -------
+    tuple
+        The config with plain values and ``{path: drawn value}``.
+    """
+    if not fg_cfg.get("components"):
+        return fg_cfg, {}
+    comps, drawn = resolve_distributions(
+        fg_cfg["components"], lambda path: stage.rng(split, sim, "fg_param", path)
+    )
+    return {**fg_cfg, "components": comps}, drawn
 
 
 def foreground_model(stage: Stage, fg_cfg: dict, seed: int, freqs_ghz):
@@ -60,7 +88,9 @@ class MakeForegrounds(Stage):
     for the tSZ and uK_CMB for the kSZ; ``fg_parameter``: spatially varying spectral
     parameters); point-source catalogues are redrawn from the seed, not written. With
     ``model.sim.foregrounds.preset_strings`` PySM3 presets are read from local data instead,
-    and every file they read is declared as an input of the unit.
+    and every file they read is declared as an input of the unit. Distribution blocks of the
+    components' parameters (:mod:`cmbml.sims.fg_variation`) are drawn once for the dataset here
+    (and per simulation by ``make_sky`` when ``vary_per_sim``).
     The emission at every detector (delta bandpass, uK_CMB) is band-limited to
     ``3 * scenario.nside - 1``, beamed, pixel-windowed and synthesised at ``scenario.nside``
     (``fg_map``, I or IQU per ``scenario.map_fields``); the sky stage adds it to each
@@ -80,7 +110,7 @@ class MakeForegrounds(Stage):
     def run(self) -> None:
         """Write the templates and the beamed foreground map of every detector."""
         scen = self.cfg.scenario
-        fg_cfg = foreground_config(self.cfg)
+        fg_cfg, _ = drawn_foregrounds(self, foreground_config(self.cfg), None, None)
         detectors = scenario_detectors(self)
         freqs, fwhm, pol = detector_arrays(detectors.values(), str(scen.map_fields))
         model = foreground_model(self, fg_cfg, foreground_seed(self, None, None), freqs)

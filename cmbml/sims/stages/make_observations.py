@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from cmbml.core import Stage
 from cmbml.core.errors import BadInputError
+from cmbml.core.splits import split_config
 from cmbml.sims.noise import correlated_noise, white_noise
 
 
@@ -17,8 +18,10 @@ class MakeObservations(Stage):
     from ``noise_sigma``: white, plus 1/f noise when ``model.sim.noise.correlated.enabled``
     (N_l = white x (1 + (l_knee / l)^alpha), knee and slope from the detector table unless
     ``correlated.ell_knee`` / ``correlated.alpha`` set them for every band), from the generator
-    of (split, sim, "noise", band). Sky and sigma must have the same fields (I or IQU) and
-    ``scenario.nside``.
+    of (split, sim, "noise", band). ``model.sim.noise.white_scale`` (default 1) multiplies
+    sigma; with the knee and slope it gives a split another noise model (a split's own
+    ``sim.noise`` settings, :mod:`cmbml.core.splits`). Sky and sigma must have the same fields
+    (I or IQU) and ``scenario.nside``.
 
     Config: ``scenario``, ``model.sim.noise``. Reads ``sky_map``, ``noise_sigma`` and
     ``detector_table``; writes ``obs_map`` (uK_CMB).
@@ -33,12 +36,14 @@ class MakeObservations(Stage):
     def process_sim(self, split: str, sim: int) -> None:
         """Write every detector's ``obs_map`` for (split, sim)."""
         nside = int(self.cfg.scenario.nside)
-        corr = OmegaConf.select(self.cfg, "model.sim.noise.correlated", default=None) or {}
+        cfg = split_config(self.cfg, split)
+        corr = OmegaConf.select(cfg, "model.sim.noise.correlated", default=None) or {}
+        scale = float(OmegaConf.select(cfg, "model.sim.noise.white_scale", default=1.0))
         knees = self._knees(corr) if corr.get("enabled") else {}
         for band in self.cfg.scenario.detectors:
             band = int(band)
             sky = self.read("sky_map", split=split, sim=sim, freq=band, options={"nside": nside})
-            sigma = _sigma(self, band, nside)
+            sigma = scale * _sigma(self, band, nside)  # x 1.0 is exact: default unchanged
             if sky.shape != sigma.shape:
                 path = self.path("sky_map", split=split, sim=sim, freq=band)
                 raise BadInputError(
