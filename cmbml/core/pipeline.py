@@ -162,10 +162,11 @@ def _run_unit(stage: Stage, ledger: Ledger, digest: str, unit) -> int:
     ledger.invalidate(key, unit)
     stage.written = []
     stage.read_paths = {}
-    if unit is None:
-        stage.run()
-    else:
-        stage.process_sim(*unit)
+    with stage.numeric_state(unit):
+        if unit is None:
+            stage.run()
+        else:
+            stage.process_sim(*unit)
     ledger.record(key, unit, digest, stage.read_paths, stage.written)
     return len(stage.written)
 

@@ -27,8 +27,10 @@ from omegaconf import DictConfig, OmegaConf
 from cmbml.core import provenance
 from cmbml.core.catalog import Catalog, placeholders
 from cmbml.core.errors import ConfigError, MissingInputError
+from cmbml.core.manifests import unit_name
+from cmbml.core.numeric import numeric_state
 from cmbml.core.schema import get_splits
-from cmbml.core.seeds import make_rng
+from cmbml.core.seeds import make_rng, stable_seed
 
 __all__ = ["Stage"]
 
@@ -252,6 +254,13 @@ class Stage:
     ) -> np.random.Generator:
         """Generator seeded from (seed, dataset, split, sim, component, detector)."""
         return make_rng(int(self.cfg.seed), self.cfg.dataset_name, split, sim, component, detector)
+
+    def numeric_state(self, unit: tuple[str, int] | None):
+        """Context in which ``unit`` runs: the numeric state of a fresh process (threads, global
+        generators seeded from (seed, dataset, stage, unit), torch defaults), whatever ran
+        before; see :func:`cmbml.core.numeric.numeric_state`."""
+        seed = stable_seed(int(self.cfg.seed), self.cfg.dataset_name, self.name, unit_name(unit))
+        return numeric_state(seed)
 
     def stage_config(self) -> dict:
         """The resolved config subtrees of ``config_keys`` and the stage settings."""
