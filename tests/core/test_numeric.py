@@ -14,7 +14,6 @@ import torch
 
 from cmbml.core import run_pipeline
 from cmbml.core.numeric import default_threads, numeric_state
-from tests.core.conftest import TOY
 
 NUMERICS = [
     "+stages.toy_numerics._target_=tests.core.toy_stages.ToyNumerics",
@@ -58,7 +57,7 @@ def test_a_unit_sees_the_state_of_a_fresh_process_whatever_ran_before(
     fresh = tmp_path / "fresh"
     code = (
         "import sys; from cmbml.core import compose, run_pipeline; "
-        "from tests.core.test_numeric import NUMERICS, TOY; "
+        "from tests.core.conftest import TOY; from tests.core.test_numeric import NUMERICS; "
         "run_pipeline(compose('config_sims', "
         "[*TOY, *NUMERICS, f'local_system.datasets_root={sys.argv[1]}']))"
     )
