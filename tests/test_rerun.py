@@ -6,7 +6,10 @@ One tiny dataset (nside 32, Train 2 / Valid 1 / Test 2, one CMBNNCS epoch) is ma
 """
 
 import filecmp
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -130,3 +133,51 @@ def test_alternating_methods_and_protocols_keep_each_others_results(copy):
         assert set(back.values()) == {0}, back
         again = _ran(run_pipeline(_cfg(copy, *extra, config="config_pyilc")))
         assert set(again.values()) == {0}, again
+
+
+def _training(root: Path) -> tuple[dict, bytes]:
+    import torch
+
+    model = root / DATASET / "CMBNNCS" / "Model"
+    checkpoints = {p.name: torch.load(p, weights_only=True) for p in sorted(model.glob("*.pt"))}
+    return checkpoints, (model / "train_log.csv").read_bytes()
+
+
+def _assert_equal(a, b, where: str = "") -> None:
+    """Equal bit for bit: tensors by value and dtype, containers item by item."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_equal(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), where  # NaN (no validation loss) equals NaN
+
+
+def _run_in_fresh_process(root: Path, *extra: str) -> None:
+    code = "import sys; from tests.test_rerun import _cfg, run_pipeline; "
+    code += "run_pipeline(_cfg(sys.argv[1], *sys.argv[2:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-c", code, str(root), *extra], check=True, env=env)
+
+
+def test_training_after_other_stages_equals_training_in_a_fresh_process(copy):
+    """CAMB (make_cmb_spectra) changes OpenMP's thread count, which torch shares; the ILC runs
+    the spherical transforms on threads. The training after either, in this process, equals
+    the training alone in a fresh process, bit for bit."""
+    _run_in_fresh_process(copy, "pipeline.force=true", "pipeline.only=[cmbnncs_train]")
+    alone, log = _training(copy)
+    assert len(alone) == 2  # epochs 0 and 1
+    for before in ("make_cmb_spectra", "pyilc_predict"):
+        only = f"pipeline.only=[{before},cmbnncs_train]"
+        run_pipeline(_cfg(copy, "pipeline.force=true", only))
+        checkpoints, other_log = _training(copy)
+        _assert_equal(checkpoints, alone, before)
+        assert other_log == log, before
