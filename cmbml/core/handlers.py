@@ -76,10 +76,12 @@ class HealpixMap(Handler):
     """HEALPix FITS map: float32 RING on disk with TUNIT; float64 in memory.
 
     ``read`` returns ``(npix,)`` for one field or ``(n_fields, npix)``; options ``nside`` and
-    ``unit`` are checked when given. ``write`` takes ``(npix,)`` or ``(n_fields, npix)`` and option
-    ``unit`` (default ``"uK_CMB"``). Headers follow the Planck / CMB-ML products: Galactic
-    coordinates (``COORDSYS = 'G'``), the COSMO polarisation convention (``POLCCONV``) and
-    columns ``I_STOKES`` (one field) or ``I_STOKES, Q_STOKES, U_STOKES`` (three).
+    ``unit`` are checked when given; NaN, infinite and UNSEEN pixels are refused on read and
+    write. ``write`` takes ``(npix,)`` or ``(n_fields, npix)``, option ``unit`` (default
+    ``"uK_CMB"``) and option ``header``: extra header cards ``{KEY: (value, comment)}``.
+    Headers follow the Planck / CMB-ML products: Galactic coordinates (``COORDSYS = 'G'``), the
+    COSMO polarisation convention (``POLCCONV``) and columns ``I_STOKES`` (one field) or
+    ``I_STOKES, Q_STOKES, U_STOKES`` (three).
     """
 
     def _read(self, path, nside=None, unit=None, field=None):
@@ -97,16 +99,18 @@ class HealpixMap(Handler):
             raise BadInputError(f"{path}: map has nside {found_nside}, expected nside {nside}")
         if unit is not None and found_unit != unit:
             raise BadInputError(f"{path}: map unit is '{found_unit}', expected '{unit}'")
-        if not np.all(np.isfinite(data)):
-            raise BadInputError(f"{path}: map contains NaN or infinite values")
+        bad = _bad_pixels(data)
+        if bad:
+            raise BadInputError(f"{path}: map contains {bad}")
         return data
 
-    def _write(self, path, data, unit="uK_CMB", column_names=None):
+    def _write(self, path, data, unit="uK_CMB", column_names=None, header=None):
         import healpy as hp
 
         data = np.asarray(data)
-        if not np.all(np.isfinite(data)):
-            raise BadInputError(f"refusing to write {path}: map contains NaN or infinite values")
+        bad = _bad_pixels(data)
+        if bad:
+            raise BadInputError(f"refusing to write {path}: map contains {bad}")
         n_fields = 1 if data.ndim == 1 else data.shape[0]
         if column_names is None and n_fields in STOKES_COLUMNS:
             column_names = STOKES_COLUMNS[n_fields]
@@ -117,9 +121,25 @@ class HealpixMap(Handler):
             coord="G",
             column_units=unit,
             column_names=column_names,
-            extra_header=[("POLCCONV", "COSMO", "polarisation convention (Planck: COSMO)")],
+            extra_header=[
+                ("POLCCONV", "COSMO", "polarisation convention (Planck: COSMO)"),
+                *((key, value, comment) for key, (value, comment) in (header or {}).items()),
+            ],
             overwrite=True,
         )
+
+
+def _bad_pixels(data: np.ndarray) -> str:
+    """What makes a map unusable: NaN or infinite values, healpy's UNSEEN (missing pixels,
+    -1.6375e30); empty when none."""
+    import healpy as hp
+
+    found = []
+    if not np.all(np.isfinite(data)):
+        found.append("NaN or infinite values")
+    if np.any(np.abs(data - hp.UNSEEN) <= 1e-5 * abs(hp.UNSEEN)):
+        found.append(f"UNSEEN pixels ({hp.UNSEEN:g}, healpy's missing-pixel value)")
+    return " and ".join(found)
 
 
 class Numpy(Handler):
