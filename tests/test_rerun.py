@@ -1,5 +1,7 @@
 """Reruns of the real pipeline after a change: exactly what depends on it recomputes, within the
-same run, and a run killed while recomputing under another config leaves nothing mixed behind.
+same run, a run killed while recomputing under another config leaves nothing mixed behind, the
+training does not depend on what ran before it in the process, and the analysis refuses a
+prediction in another unit, made at another beam or older than its inputs.
 
 One tiny dataset (nside 32, Train 2 / Valid 1 / Test 2, one CMBNNCS epoch) is made once through
 ``config_all``; each test works on a copy (mtimes kept, so the copy is up to date).
@@ -12,10 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import healpy as hp
+import numpy as np
 import pandas as pd
 import pytest
+from astropy.io import fits
 
-from cmbml.core import compose, run_pipeline
+from cmbml.core import BadInputError, compose, run_pipeline
 from tests.core.crash_run import run_killed
 
 DATASET = "CMB_ML_32_demo"
@@ -181,3 +186,51 @@ def test_training_after_other_stages_equals_training_in_a_fresh_process(copy):
         checkpoints, other_log = _training(copy)
         _assert_equal(checkpoints, alone, before)
         assert other_log == log, before
+
+
+ANALYSE_CNILC = "pipeline.only=[pyilc_analysis_postprocess]"
+
+
+def _cnilc_prediction(root: Path) -> Path:
+    return root / DATASET / "PyILC_CNILC" / "Test" / "sim0000" / "cmb_map_pred.fits"
+
+
+def test_a_prediction_in_another_unit_is_refused_naming_file_and_unit(copy):
+    path = _cnilc_prediction(copy)
+    kelvin = hp.read_map(path, field=None) * 1e-6
+    hp.write_map(path, kelvin, column_units="K_CMB", dtype=np.float32, overwrite=True)
+    with pytest.raises(BadInputError, match="'K_CMB', expected 'uK_CMB'") as err:
+        run_pipeline(_cfg(copy, ANALYSE_CNILC))
+    assert str(path) in str(err.value)
+
+
+def test_a_prediction_made_at_another_beam_is_refused_naming_the_setting(copy):
+    run_pipeline(_cfg(copy, "model.pyilc.output_fwhm_arcmin=0", "pipeline.only=[pyilc_predict]"))
+    header = fits.getheader(_cnilc_prediction(copy), 1)
+    assert header["BEAMFWHM"] == 0.0 and header["PIXWIN"] is True
+    with pytest.raises(BadInputError) as err:
+        run_pipeline(_cfg(copy, ANALYSE_CNILC))
+    message = str(err.value)
+    assert str(_cnilc_prediction(copy)) in message
+    assert "0 arcmin" in message and "20.6 arcmin" in message
+    assert "model.analysis.methods.pyilc.beam" in message
+    assert "python main_pyilc_predict.py" in message
+    ran = _ran(run_pipeline(_cfg(copy, "model.pyilc.output_fwhm_arcmin=0", ANALYSE_CNILC)))
+    assert ran["pyilc_analysis_postprocess"] == 2  # analysed as it was made
+
+
+def test_a_prediction_older_than_its_inputs_is_refused_naming_the_stage(copy):
+    """An observed map replaced by one with UNSEEN pixels: the ILC refuses it, and the analysis
+    then refuses the prediction written from the former map."""
+    obs = copy / DATASET / "Simulation" / "Test" / "sim0000" / "obs_100_map.fits"
+    maps = hp.read_map(obs, field=None)
+    maps[..., 5] = hp.UNSEEN
+    hp.write_map(obs, maps, column_units="uK_CMB", dtype=np.float32, overwrite=True)
+    with pytest.raises(BadInputError, match="UNSEEN") as err:
+        run_pipeline(_cfg(copy, "pipeline.only=[pyilc_predict]"))
+    assert str(obs) in str(err.value)
+    with pytest.raises(BadInputError) as err:
+        run_pipeline(_cfg(copy, ANALYSE_CNILC))
+    message = str(err.value)
+    assert str(_cnilc_prediction(copy)) in message
+    assert "pyilc_predict" in message and "python main_pyilc_predict.py" in message

@@ -215,7 +215,12 @@ def _run_stage(stage: Stage, ledger: Ledger, force: bool, backend) -> StageRepor
     digest = stage.config_hash()  # now, after the stages before it ran
     units = list(stage.units()) if stage.per_sim else [None]
     key = stage.manifest_key()
-    todo = [u for u in units if force or not ledger.is_done(key, u, digest)]
+    todo = []
+    for unit in units:
+        if force or not ledger.is_done(key, unit, digest):
+            todo.append(unit)
+        else:
+            stage.check_up_to_date(unit)
     report = StageReport(skipped=len(units) - len(todo))
     log.info(
         "stage %s: %d to compute, %d up to date (hash %s)",

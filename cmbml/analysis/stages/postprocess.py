@@ -15,7 +15,9 @@ class AnalysisPostProcess(AnalysisStage):
     """Common post-processing of one simulation's truth and the method's predictions.
 
     ``matched`` protocol: both maps are brought to ``model.analysis.common_beam`` (the truth
-    from ``model.analysis.truth_beam``, the prediction from the method's ``beam``) and kept to
+    from ``model.analysis.truth_beam``, the prediction from the beam and window its header
+    records, which must be the method's ``beam``: see
+    :meth:`~cmbml.analysis.stages.base.AnalysisStage.read_prediction`) and kept to
     l <= ``model.analysis.lmax_compare`` (Q and U through their E and B modes). ``published``
     protocol: no filtering. Then the monopole and dipole of I fitted on the unmasked pixels are
     removed and masked pixels set to zero (:func:`cmbml.analysis.postprocess.postprocess_map`).
@@ -50,11 +52,10 @@ class AnalysisPostProcess(AnalysisStage):
             lmax_compare=int(self.option("lmax_compare")),
             niter=int(self.option("niter")),
         )
-        pred_res = resolution(self.method["beam"], f"{self.method_key}.beam")
         predicted = set()
         for epoch in self.epochs:
             where = dict(split=split, sim=sim, epoch=epoch)
-            prediction, pred_names = self.read_maps(self.method["prediction"], **where)
+            prediction, pred_names, pred_res = self.read_prediction(**where)
             fields = scored_fields(wanted, pred_names)
             if fields != wanted:
                 self._say(fields, wanted, self.path(self.method["prediction"], **where))
@@ -69,6 +70,15 @@ class AnalysisPostProcess(AnalysisStage):
             select_fields(truth, fields), mask, resolution=truth_res, **options
         )
         self.write("analysis_truth_pp", truth_pp, split=split, sim=sim)
+
+    def check_up_to_date(self, unit: tuple[str, int]) -> None:
+        """Refuse, even with this unit up to date, a prediction that is no longer current
+        (:meth:`~cmbml.analysis.stages.base.AnalysisStage.check_prediction`)."""
+        split, sim = unit
+        for epoch in self.epochs:
+            path = self.path(self.method["prediction"], split=split, sim=sim, epoch=epoch)
+            if path.is_file():
+                self.check_prediction(path)
 
     def _say(self, fields: tuple[str, ...], wanted: tuple[str, ...], path) -> None:
         """Log once per process that the method is scored on fewer fields than the truth's."""

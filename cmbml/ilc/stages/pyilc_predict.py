@@ -8,8 +8,11 @@ from omegaconf import OmegaConf
 
 from cmbml.core import Stage
 from cmbml.core.errors import BadInputError, ConfigError
+from cmbml.core.prediction import prediction_header
 from cmbml.ilc import dust_sed, harmonic_ilc, needlet_ilc, synchrotron_sed, tsz_sed
 
+#: The ILC's output keeps the pixel window of its input maps.
+PIXWIN = True
 _SEDS = {"dust": dust_sed, "synchrotron": synchrotron_sed, "tsz": tsz_sed}
 
 
@@ -79,7 +82,9 @@ class PyilcPredict(Stage):
     ``model.pyilc.use_mask``, the binary ``mask``; runs :func:`cmbml.ilc.needlet_ilc` (``cnilc``)
     or :func:`cmbml.ilc.harmonic_ilc` (``hilc``) with the preset of ``scenario.nside`` and writes
     ``pyilc_cmb_map_pred``: the CMB estimate at the Gaussian beam
-    ``model.pyilc.output_fwhm_arcmin`` (uK_CMB; it keeps the inputs' pixel window).
+    ``model.pyilc.output_fwhm_arcmin`` (uK_CMB; it keeps the inputs' pixel window). Its header
+    records that beam, the pixel window and the unit of work that made it
+    (:func:`cmbml.core.prediction.prediction_header`), which the analysis checks.
 
     With ``scenario.map_fields=I`` the intensity (field 0) is read and the prediction is one
     I map. With ``IQU`` the detectors with ``has_pol`` give I, Q, U (their Q, U enter the E and B
@@ -115,7 +120,14 @@ class PyilcPredict(Stage):
             len(bands),
             0 if polarised is None else int(polarised.sum()),
         )
-        self.write("pyilc_cmb_map_pred", ilc(maps, beams, **kwargs), split=split, sim=sim)
+        header = prediction_header(self, (split, sim), kwargs["output_fwhm_arcmin"], PIXWIN)
+        self.write(
+            "pyilc_cmb_map_pred",
+            ilc(maps, beams, **kwargs),
+            options={"header": header},
+            split=split,
+            sim=sim,
+        )
 
     def _read_maps(self, split, sim, bands, polarised, nside) -> np.ndarray:
         """``(n_det, npix)`` I or ``(n_det, 3, npix)`` I, Q, U (Q, U zero if absent), uK_CMB."""
