@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from cmbml.core.errors import BadInputError, CmbmlError
+from cmbml.core.errors import BadInputError, CmbmlError, UnwritableError
 
 __all__ = ["HANDLERS", "TMP_MARKER", "Handler", "atomic_path", "get_handler"]
 
@@ -31,15 +31,26 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` (same suffix); rename it to ``path`` on success.
 
     On error the temporary file is removed and ``path`` is left untouched.
+
+    Raises
+    ------
+    UnwritableError
+        The folder of ``path`` cannot be created or written in (permissions, a read-only file
+        system, an immutable folder); the message names the folder and the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(
         f".{path.stem}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     )
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except PermissionError as exc:
+        raise UnwritableError(
+            f"cannot write in {path.parent} ({exc.strerror}), so {path.name} was not written: "
+            "make the folder writable, or use another local_system.datasets_root"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -21,6 +21,7 @@ from cmbml.core.errors import BadInputError
 from cmbml.core.manifests import Ledger
 from cmbml.core.prediction import PREDICTION_UNIT, made_by, stale_reason
 from cmbml.core.provenance import fingerprint
+from cmbml.core.schema import as_number
 
 __all__ = ["PROTOCOLS", "AnalysisStage", "protocol_of", "resolution"]
 
@@ -37,7 +38,7 @@ def resolution(node: Any, key: str) -> Resolution:
     """A :class:`Resolution` from a ``{fwhm_arcmin, pixwin}`` mapping (``key`` names it)."""
     if not isinstance(node, dict) or "fwhm_arcmin" not in node or "pixwin" not in node:
         raise ConfigError(f"{key} must be a mapping with fwhm_arcmin and pixwin, got {node!r}")
-    return Resolution(float(node["fwhm_arcmin"]), bool(node["pixwin"]))
+    return Resolution(as_number(node["fwhm_arcmin"], f"{key}.fwhm_arcmin"), bool(node["pixwin"]))
 
 
 def protocol_of(cfg) -> str:

@@ -9,8 +9,11 @@ from omegaconf import OmegaConf
 from cmbml.core import Stage
 from cmbml.core.errors import BadInputError, ConfigError
 from cmbml.core.prediction import prediction_header
+from cmbml.core.schema import as_number
 from cmbml.ilc import dust_sed, harmonic_ilc, needlet_ilc, synchrotron_sed, tsz_sed
 
+#: Config key of the ILC's settings.
+KEY = "model.pyilc"
 #: The ILC's output keeps the pixel window of its input maps.
 PIXWIN = True
 _SEDS = {"dust": dust_sed, "synchrotron": synchrotron_sed, "tsz": tsz_sed}
@@ -57,16 +60,16 @@ def ilc_call(model: dict, nside: int, freqs_ghz) -> tuple:
             f"add model.pyilc.presets.'{nside}'"
         )
     kwargs = {
-        "output_fwhm_arcmin": float(model["output_fwhm_arcmin"]),
+        "output_fwhm_arcmin": as_number(model["output_fwhm_arcmin"], f"{KEY}.output_fwhm_arcmin"),
         "beam_criterion": model.get("beam_criterion"),
-        "niter": int(model.get("niter", 3)),
+        "niter": as_number(model.get("niter", 3), f"{KEY}.niter", int),
         "deproject": _seds(model, "deproject", freqs_ghz),
         **presets[str(nside)],
     }
     if model.get("deproject_pol") is not None:
         kwargs["deproject_pol"] = _seds(model, "deproject_pol", freqs_ghz)
     if method == "cnilc":
-        kwargs["ilc_bias_tol"] = float(model.get("ilc_bias_tol", 1e-3))
+        kwargs["ilc_bias_tol"] = as_number(model.get("ilc_bias_tol", 1e-3), f"{KEY}.ilc_bias_tol")
         kwargs["needlets"] = model.get("needlets", "cosine")
         return needlet_ilc, kwargs
     return harmonic_ilc, kwargs
