@@ -21,7 +21,7 @@ import pytest
 from astropy.io import fits
 
 from cmbml.core import BadInputError, compose, run_pipeline
-from tests.core.crash_run import run_killed
+from tests.core.crash_run import products, run_killed
 
 DATASET = "CMB_ML_32_demo"
 TINY = [
@@ -234,3 +234,32 @@ def test_a_prediction_older_than_its_inputs_is_refused_naming_the_stage(copy):
     message = str(err.value)
     assert str(_cnilc_prediction(copy)) in message
     assert "pyilc_predict" in message and "python main_pyilc_predict.py" in message
+
+
+@pytest.mark.slow
+def test_every_stage_after_a_disturbed_process_equals_a_fresh_process(tmp_path):
+    """The whole pipeline, forced, in this process after its thread count, global generators,
+    default dtype and torch flags were changed, rewrites the dataset of a fresh process: every
+    product equal, checkpoints tensor for tensor, every other file byte for byte."""
+    import torch
+
+    from tests.core.test_numeric import _pollute
+
+    fresh = tmp_path / "fresh"
+    _run_in_fresh_process(fresh)
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    try:
+        _pollute()
+        run_pipeline(_cfg(tmp_path / "here"))
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_default_dtype(dtype)
+        torch.backends.cudnn.benchmark = False
+        torch.set_float32_matmul_precision("highest")
+    got, want = products(tmp_path / "here" / DATASET), products(fresh / DATASET)
+    assert got.keys() == want.keys()
+    for key, path in want.items():
+        if path.suffix == ".pt":
+            _assert_equal(torch.load(got[key], weights_only=True), torch.load(path), key)
+        else:
+            assert filecmp.cmp(got[key], path, shallow=False), key
