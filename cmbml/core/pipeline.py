@@ -14,6 +14,12 @@ they cover. A recomputed upstream file changes the fingerprint its readers recor
 the units that read it recompute. The manifest is removed before a unit recomputes and written
 after its last output: a killed run never leaves a unit that looks done. ``pipeline.force=true``
 recomputes everything selected; ``pipeline.verify=true`` re-hashes every recorded file.
+
+Every unit runs from the numeric state of a fresh process (:meth:`Stage.numeric_state`: thread
+count, seeded global generators, torch defaults), so its result does not depend on what ran
+before it in the process. A unit found up to date is still offered to
+:meth:`Stage.check_up_to_date`, which refuses inputs whose own provenance no longer holds (a
+prediction whose predicting unit is out of date).
 """
 
 from __future__ import annotations
