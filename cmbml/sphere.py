@@ -10,12 +10,12 @@ All alm arrays use healpy's ordering (m-major, ``healpy.Alm.getidx``) with ``mma
 from __future__ import annotations
 
 import functools
-import os
 
 import ducc0
 import healpy as hp
 import numpy as np
 
+from cmbml.core.numeric import default_threads
 from cmbml.pixwin import pixel_window
 
 __all__ = [
@@ -33,10 +33,9 @@ __all__ = [
 
 
 def n_threads(nthreads: int = 0) -> int:
-    """Threads for the transforms: ``nthreads`` if > 0, else ``CMBML_NTHREADS`` or all CPUs."""
-    if nthreads > 0:
-        return nthreads
-    return int(os.environ.get("CMBML_NTHREADS", os.cpu_count() or 1))
+    """Threads for the transforms: ``nthreads`` if > 0, else ``CMBML_NTHREADS`` or the CPUs this
+    process may run on (:func:`cmbml.core.numeric.default_threads`)."""
+    return nthreads if nthreads > 0 else default_threads()
 
 
 def nalm(lmax: int) -> int:

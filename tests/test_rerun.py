@@ -1,19 +1,27 @@
 """Reruns of the real pipeline after a change: exactly what depends on it recomputes, within the
-same run, and a run killed while recomputing under another config leaves nothing mixed behind.
+same run, a run killed while recomputing under another config leaves nothing mixed behind, the
+training does not depend on what ran before it in the process, and the analysis refuses a
+prediction in another unit, made at another beam or older than its inputs.
 
 One tiny dataset (nside 32, Train 2 / Valid 1 / Test 2, one CMBNNCS epoch) is made once through
 ``config_all``; each test works on a copy (mtimes kept, so the copy is up to date).
 """
 
 import filecmp
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import healpy as hp
+import numpy as np
 import pandas as pd
 import pytest
+from astropy.io import fits
 
-from cmbml.core import compose, run_pipeline
-from tests.core.crash_run import run_killed
+from cmbml.core import BadInputError, compose, run_pipeline
+from tests.core.crash_run import products, run_killed
 
 DATASET = "CMB_ML_32_demo"
 TINY = [
@@ -131,3 +139,134 @@ def test_alternating_methods_and_protocols_keep_each_others_results(copy):
         assert set(back.values()) == {0}, back
         again = _ran(run_pipeline(_cfg(copy, *extra, config="config_pyilc")))
         assert set(again.values()) == {0}, again
+
+
+def _training(root: Path) -> tuple[dict, bytes]:
+    import torch
+
+    model = root / DATASET / "CMBNNCS" / "Model"
+    checkpoints = {p.name: torch.load(p, weights_only=True) for p in sorted(model.glob("*.pt"))}
+    return checkpoints, (model / "train_log.csv").read_bytes()
+
+
+def _assert_equal(a, b, where: str = "") -> None:
+    """Equal bit for bit: tensors by value and dtype, containers item by item."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_equal(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), where  # NaN (no validation loss) equals NaN
+
+
+def _run_in_fresh_process(root: Path, *extra: str) -> None:
+    code = "import sys; from tests.test_rerun import _cfg, run_pipeline; "
+    code += "run_pipeline(_cfg(sys.argv[1], *sys.argv[2:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-c", code, str(root), *extra], check=True, env=env)
+
+
+def test_training_after_other_stages_equals_training_in_a_fresh_process(copy):
+    """CAMB (make_cmb_spectra) changes OpenMP's thread count, which torch shares; the ILC runs
+    the spherical transforms on threads. The training after either, in this process, equals
+    the training alone in a fresh process, bit for bit."""
+    _run_in_fresh_process(copy, "pipeline.force=true", "pipeline.only=[cmbnncs_train]")
+    alone, log = _training(copy)
+    assert len(alone) == 2  # epochs 0 and 1
+    for before in ("make_cmb_spectra", "pyilc_predict"):
+        only = f"pipeline.only=[{before},cmbnncs_train]"
+        run_pipeline(_cfg(copy, "pipeline.force=true", only))
+        checkpoints, other_log = _training(copy)
+        _assert_equal(checkpoints, alone, before)
+        assert other_log == log, before
+
+
+ANALYSE_CNILC = "pipeline.only=[pyilc_analysis_postprocess]"
+
+
+def _cnilc_prediction(root: Path) -> Path:
+    return root / DATASET / "PyILC_CNILC" / "Test" / "sim0000" / "cmb_map_pred.fits"
+
+
+def test_a_prediction_in_another_unit_is_refused_naming_file_and_unit(copy):
+    path = _cnilc_prediction(copy)
+    kelvin = hp.read_map(path, field=None) * 1e-6
+    hp.write_map(path, kelvin, column_units="K_CMB", dtype=np.float32, overwrite=True)
+    with pytest.raises(BadInputError, match="'K_CMB', expected 'uK_CMB'") as err:
+        run_pipeline(_cfg(copy, ANALYSE_CNILC))
+    assert str(path) in str(err.value)
+
+
+def test_a_prediction_made_at_another_beam_is_refused_naming_the_setting(copy):
+    run_pipeline(_cfg(copy, "model.pyilc.output_fwhm_arcmin=0", "pipeline.only=[pyilc_predict]"))
+    header = fits.getheader(_cnilc_prediction(copy), 1)
+    assert header["BEAMFWHM"] == 0.0 and header["PIXWIN"] is True
+    with pytest.raises(BadInputError) as err:
+        run_pipeline(_cfg(copy, ANALYSE_CNILC))
+    message = str(err.value)
+    assert str(_cnilc_prediction(copy)) in message
+    assert "0 arcmin" in message and "20.6 arcmin" in message
+    assert "model.analysis.methods.pyilc.beam" in message
+    assert "python main_pyilc_predict.py" in message
+    ran = _ran(run_pipeline(_cfg(copy, "model.pyilc.output_fwhm_arcmin=0", ANALYSE_CNILC)))
+    assert ran["pyilc_analysis_postprocess"] == 2  # analysed as it was made
+
+
+def test_a_prediction_older_than_its_inputs_is_refused_naming_the_stage(copy):
+    """An observed map replaced by one with UNSEEN pixels: the ILC refuses it, and the analysis
+    then refuses the prediction written from the former map."""
+    obs = copy / DATASET / "Simulation" / "Test" / "sim0000" / "obs_100_map.fits"
+    maps = hp.read_map(obs, field=None)
+    maps[..., 5] = hp.UNSEEN
+    hp.write_map(obs, maps, column_units="uK_CMB", dtype=np.float32, overwrite=True)
+    with pytest.raises(BadInputError, match="UNSEEN") as err:
+        run_pipeline(_cfg(copy, "pipeline.only=[pyilc_predict]"))
+    assert str(obs) in str(err.value)
+    with pytest.raises(BadInputError) as err:
+        run_pipeline(_cfg(copy, ANALYSE_CNILC))
+    message = str(err.value)
+    assert str(_cnilc_prediction(copy)) in message
+    assert "pyilc_predict" in message and "python main_pyilc_predict.py" in message
+
+
+@pytest.mark.slow
+def test_every_stage_after_a_disturbed_process_equals_a_fresh_process(tmp_path):
+    """The whole pipeline, forced, in this process after its thread count, global generators,
+    default dtype and torch flags were changed, rewrites the dataset of a fresh process: every
+    simulation and CMBNNCS product equal (checkpoints tensor for tensor, other files byte for
+    byte). The ILC's maps were seen to differ in their last float32 bit between two runs on a
+    loaded machine, also without any disturbance: they are compared to 1e-4 uK, and what is
+    derived from them (their analysis, the leaderboard) is left out."""
+    import torch
+
+    from tests.core.test_numeric import _pollute
+
+    fresh = tmp_path / "fresh"
+    _run_in_fresh_process(fresh)
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    try:
+        _pollute()
+        run_pipeline(_cfg(tmp_path / "here"))
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_default_dtype(dtype)
+        torch.backends.cudnn.benchmark = False
+        torch.set_float32_matmul_precision("highest")
+    got, want = products(tmp_path / "here" / DATASET), products(fresh / DATASET)
+    assert got.keys() == want.keys()
+    for key, path in want.items():
+        if path.suffix == ".pt":
+            _assert_equal(torch.load(got[key], weights_only=True), torch.load(path), key)
+        elif key.startswith("PyILC_CNILC/Test/"):
+            diff = hp.read_map(got[key], field=None) - hp.read_map(path, field=None)
+            assert np.abs(diff).max() < 1e-4, key
+        elif not key.startswith(("PyILC_CNILC/", "Comparison/")):
+            assert filecmp.cmp(got[key], path, shallow=False), key

@@ -152,5 +152,6 @@ def follow(stages: Mapping[str, object], names: Iterable[str]) -> dict:
             continue
         _process_group()
         if _broadcast_decision(None):
-            stage.run()
+            with stage.numeric_state(None):
+                stage.run()
     return {}

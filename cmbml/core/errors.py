@@ -22,3 +22,7 @@ class MissingInputError(CmbmlError, FileNotFoundError):
 
 class BadInputError(CmbmlError, ValueError):
     """An input file exists but is unreadable or of the wrong nside, unit or content."""
+
+
+class UnwritableError(CmbmlError, PermissionError):
+    """A folder cannot be written in (names the folder and the file that was not written)."""

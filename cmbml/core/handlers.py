@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from cmbml.core.errors import BadInputError, CmbmlError
+from cmbml.core.errors import BadInputError, CmbmlError, UnwritableError
 
 __all__ = ["HANDLERS", "TMP_MARKER", "Handler", "atomic_path", "get_handler"]
 
@@ -31,15 +31,26 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` (same suffix); rename it to ``path`` on success.
 
     On error the temporary file is removed and ``path`` is left untouched.
+
+    Raises
+    ------
+    UnwritableError
+        The folder of ``path`` cannot be created or written in (permissions, a read-only file
+        system, an immutable folder); the message names the folder and the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(
         f".{path.stem}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     )
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except PermissionError as exc:
+        raise UnwritableError(
+            f"cannot write in {path.parent} ({exc.strerror}), so {path.name} was not written: "
+            "make the folder writable, or use another local_system.datasets_root"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -76,10 +87,12 @@ class HealpixMap(Handler):
     """HEALPix FITS map: float32 RING on disk with TUNIT; float64 in memory.
 
     ``read`` returns ``(npix,)`` for one field or ``(n_fields, npix)``; options ``nside`` and
-    ``unit`` are checked when given. ``write`` takes ``(npix,)`` or ``(n_fields, npix)`` and option
-    ``unit`` (default ``"uK_CMB"``). Headers follow the Planck / CMB-ML products: Galactic
-    coordinates (``COORDSYS = 'G'``), the COSMO polarisation convention (``POLCCONV``) and
-    columns ``I_STOKES`` (one field) or ``I_STOKES, Q_STOKES, U_STOKES`` (three).
+    ``unit`` are checked when given; NaN, infinite and UNSEEN pixels are refused on read and
+    write. ``write`` takes ``(npix,)`` or ``(n_fields, npix)``, option ``unit`` (default
+    ``"uK_CMB"``) and option ``header``: extra header cards ``{KEY: (value, comment)}``.
+    Headers follow the Planck / CMB-ML products: Galactic coordinates (``COORDSYS = 'G'``), the
+    COSMO polarisation convention (``POLCCONV``) and columns ``I_STOKES`` (one field) or
+    ``I_STOKES, Q_STOKES, U_STOKES`` (three).
     """
 
     def _read(self, path, nside=None, unit=None, field=None):
@@ -97,16 +110,18 @@ class HealpixMap(Handler):
             raise BadInputError(f"{path}: map has nside {found_nside}, expected nside {nside}")
         if unit is not None and found_unit != unit:
             raise BadInputError(f"{path}: map unit is '{found_unit}', expected '{unit}'")
-        if not np.all(np.isfinite(data)):
-            raise BadInputError(f"{path}: map contains NaN or infinite values")
+        bad = _bad_pixels(data)
+        if bad:
+            raise BadInputError(f"{path}: map contains {bad}")
         return data
 
-    def _write(self, path, data, unit="uK_CMB", column_names=None):
+    def _write(self, path, data, unit="uK_CMB", column_names=None, header=None):
         import healpy as hp
 
         data = np.asarray(data)
-        if not np.all(np.isfinite(data)):
-            raise BadInputError(f"refusing to write {path}: map contains NaN or infinite values")
+        bad = _bad_pixels(data)
+        if bad:
+            raise BadInputError(f"refusing to write {path}: map contains {bad}")
         n_fields = 1 if data.ndim == 1 else data.shape[0]
         if column_names is None and n_fields in STOKES_COLUMNS:
             column_names = STOKES_COLUMNS[n_fields]
@@ -117,9 +132,25 @@ class HealpixMap(Handler):
             coord="G",
             column_units=unit,
             column_names=column_names,
-            extra_header=[("POLCCONV", "COSMO", "polarisation convention (Planck: COSMO)")],
+            extra_header=[
+                ("POLCCONV", "COSMO", "polarisation convention (Planck: COSMO)"),
+                *((key, value, comment) for key, (value, comment) in (header or {}).items()),
+            ],
             overwrite=True,
         )
+
+
+def _bad_pixels(data: np.ndarray) -> str:
+    """What makes a map unusable: NaN or infinite values, healpy's UNSEEN (missing pixels,
+    -1.6375e30); empty when none."""
+    import healpy as hp
+
+    found = []
+    if not np.all(np.isfinite(data)):
+        found.append("NaN or infinite values")
+    if np.any(np.abs(data - hp.UNSEEN) <= 1e-5 * abs(hp.UNSEEN)):
+        found.append(f"UNSEEN pixels ({hp.UNSEEN:g}, healpy's missing-pixel value)")
+    return " and ".join(found)
 
 
 class Numpy(Handler):

@@ -29,8 +29,11 @@ FORMAT_VERSION = 2
 STAGE_RECORD_ENTRY = "stage_record"
 
 
-def unit_name(unit: tuple[str, int] | None) -> str:
-    """``Train_sim0003`` for a per-simulation unit, ``all`` for a whole-dataset unit."""
+def unit_name(unit: tuple[str, int] | str | None) -> str:
+    """``Train_sim0003`` for a per-simulation unit, ``all`` for a whole-dataset unit (a name
+    is returned as it is)."""
+    if isinstance(unit, str):
+        return unit
     return "all" if unit is None else f"{unit[0]}_sim{unit[1]:04d}"
 
 
@@ -53,24 +56,31 @@ class Ledger:
         self.writable = writable
         self.codec = catalog.path_codec()
 
-    def path(self, stage: str, unit: tuple[str, int] | None) -> Path:
+    def path(self, stage: str, unit: tuple[str, int] | str | None) -> Path:
         """The manifest file of ``unit`` of ``stage`` (a stage name, or ``name/scope`` for a
         stage that writes in several places: see :meth:`cmbml.core.Stage.manifest_scope`)."""
         return self.catalog.path(MANIFEST_ENTRY, stage=stage, name=unit_name(unit))
 
-    def is_done(self, stage: str, unit: tuple[str, int] | None, config_hash: str) -> bool:
+    def is_done(self, stage: str, unit: tuple[str, int] | str | None, config_hash: str) -> bool:
         """Whether ``unit`` is up to date for ``config_hash`` (see the module docstring).
 
         A file whose size and content match but whose mtime changed (a copied dataset) is
         accepted and its new mtime recorded, so the next check is a ``stat()`` again.
         """
+        return self.why_stale(stage, unit, config_hash) is None
+
+    def why_stale(
+        self, stage: str, unit: tuple[str, int] | str | None, config_hash: str
+    ) -> str | None:
+        """None when ``unit`` is up to date for ``config_hash`` (:meth:`is_done`), else what is
+        not: no record of the unit, another config hash, a changed or missing file."""
         path = self.path(stage, unit)
         try:
             manifest = json.loads(path.read_text())
         except (OSError, ValueError):
-            return False
+            return f"no record that it finished ({path} is missing or unreadable)"
         if manifest.get("version") != FORMAT_VERSION or manifest.get("hash") != config_hash:
-            return False
+            return f"it was recorded under another config (config hash in {path})"
         refreshed = False
         for section in ("inputs", "outputs"):
             for name, recorded in manifest.get(section, {}).items():
@@ -78,13 +88,20 @@ class Ledger:
                 mtime = provenance.matches(file, recorded, verify=self.verify)
                 if mtime is None:
                     log.info("%s %s: %s changed or is missing", stage, unit_name(unit), file)
-                    return False
+                    return f"{file} changed or is missing since"
                 if mtime != recorded["mtime_ns"]:
                     recorded["mtime_ns"] = mtime
                     refreshed = True
         if refreshed and self.writable:
             self._dump(path, manifest)
-        return True
+        return None
+
+    def outputs(self, stage: str, unit: tuple[str, int] | str | None) -> dict[str, dict]:
+        """The outputs recorded for ``unit`` (encoded path -> fingerprint); empty without one."""
+        try:
+            return dict(json.loads(self.path(stage, unit).read_text()).get("outputs", {}))
+        except (OSError, ValueError):
+            return {}
 
     def invalidate(self, stage: str, unit: tuple[str, int] | None) -> None:
         """Remove the manifest of ``unit`` (before it recomputes)."""

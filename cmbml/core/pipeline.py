@@ -14,6 +14,12 @@ they cover. A recomputed upstream file changes the fingerprint its readers recor
 the units that read it recompute. The manifest is removed before a unit recomputes and written
 after its last output: a killed run never leaves a unit that looks done. ``pipeline.force=true``
 recomputes everything selected; ``pipeline.verify=true`` re-hashes every recorded file.
+
+Every unit runs from the numeric state of a fresh process (:meth:`Stage.numeric_state`: thread
+count, seeded global generators, torch defaults), so its result does not depend on what ran
+before it in the process. A unit found up to date is still offered to
+:meth:`Stage.check_up_to_date`, which refuses inputs whose own provenance no longer holds (a
+prediction whose predicting unit is out of date).
 """
 
 from __future__ import annotations
@@ -163,10 +169,11 @@ def _run_unit(stage: Stage, ledger: Ledger, digest: str, unit) -> int:
     ledger.invalidate(key, unit)
     stage.written = []
     stage.read_paths = {}
-    if unit is None:
-        stage.run()
-    else:
-        stage.process_sim(*unit)
+    with stage.numeric_state(unit):
+        if unit is None:
+            stage.run()
+        else:
+            stage.process_sim(*unit)
     ledger.record(key, unit, digest, stage.read_paths, stage.written)
     return len(stage.written)
 
@@ -215,7 +222,12 @@ def _run_stage(stage: Stage, ledger: Ledger, force: bool, backend) -> StageRepor
     digest = stage.config_hash()  # now, after the stages before it ran
     units = list(stage.units()) if stage.per_sim else [None]
     key = stage.manifest_key()
-    todo = [u for u in units if force or not ledger.is_done(key, u, digest)]
+    todo = []
+    for unit in units:
+        if force or not ledger.is_done(key, unit, digest):
+            todo.append(unit)
+        else:
+            stage.check_up_to_date(unit)
     report = StageReport(skipped=len(units) - len(todo))
     log.info(
         "stage %s: %d to compute, %d up to date (hash %s)",

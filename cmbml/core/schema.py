@@ -25,6 +25,7 @@ __all__ = [
     "SPLIT_KINDS",
     "SplitSchema",
     "StageSchema",
+    "as_number",
     "get_splits",
     "validate_config",
 ]
@@ -196,6 +197,26 @@ def _accepts(tp: Any, value: Any) -> bool:
         if option in (str, list, dict) and isinstance(value, option):
             return True
     return False
+
+
+def as_number(value: Any, key: str, kind: type = float) -> float | int:
+    """``value`` of config key ``key`` as a ``kind`` (``float`` or ``int``).
+
+    Raises
+    ------
+    ConfigError
+        ``value`` is not a number of that kind (``abc``, ``2.5`` for an integer, ``true``);
+        the message names ``key``.
+    """
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = kind(value)
+        if isinstance(value, float) and number != value:
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be {_type_name(kind)}, got {value!r}") from None
+    return number
 
 
 def check_types(schema: type, key: str, values: dict) -> None:

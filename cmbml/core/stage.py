@@ -26,9 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from cmbml.core import provenance
 from cmbml.core.catalog import Catalog, placeholders
+from cmbml.core.config import REPO_ROOT
 from cmbml.core.errors import ConfigError, MissingInputError
+from cmbml.core.manifests import unit_name
+from cmbml.core.numeric import numeric_state
 from cmbml.core.schema import get_splits
-from cmbml.core.seeds import make_rng
+from cmbml.core.seeds import make_rng, stable_seed
 from cmbml.core.splits import split_settings
 
 __all__ = ["Stage"]
@@ -129,6 +132,11 @@ class Stage:
     def run(self) -> None:
         """Produce this stage's outputs (stages with ``per_sim = False``)."""
         raise NotImplementedError(f"stage '{self.name}' must implement run")
+
+    def check_up_to_date(self, unit: tuple[str, int] | None) -> None:
+        """Called by the runner for a unit its manifest says is up to date, before skipping it:
+        stages whose inputs carry their own provenance (predictions) raise here when an input
+        is no longer current. The default checks nothing."""
 
     def units(self) -> Iterator[tuple[str, int]]:
         """(split, sim) pairs this stage processes, in order."""
@@ -258,6 +266,22 @@ class Stage:
     ) -> np.random.Generator:
         """Generator seeded from (seed, dataset, split, sim, component, detector)."""
         return make_rng(int(self.cfg.seed), self.cfg.dataset_name, split, sim, component, detector)
+
+    def numeric_state(self, unit: tuple[str, int] | None):
+        """Context in which ``unit`` runs: the numeric state of a fresh process (threads, global
+        generators seeded from (seed, dataset, stage, unit), torch defaults), whatever ran
+        before; see :func:`cmbml.core.numeric.numeric_state`."""
+        seed = stable_seed(int(self.cfg.seed), self.cfg.dataset_name, self.name, unit_name(unit))
+        return numeric_state(seed)
+
+    def rerun_hint(self, stage: str) -> str:
+        """The command that reruns stage ``stage``: the script of the first task listing it
+        (``python main_pyilc_predict.py``), else ``main_all.py`` narrowed to it."""
+        tasks = OmegaConf.select(self.cfg, "pipeline.tasks", default=None) or {}
+        for task, names in tasks.items():
+            if task != "all" and stage in names and (REPO_ROOT / f"main_{task}.py").is_file():
+                return f"python main_{task}.py"
+        return f'python main_all.py "pipeline.only=[{stage}]"'
 
     def stage_config(self) -> dict:
         """The resolved config subtrees of ``config_keys``, the stage settings and, where splits

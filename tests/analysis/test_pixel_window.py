@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from cmbml.core import MissingInputError, compose, run_pipeline
-from cmbml.core.errors import ConfigError
+from cmbml.core.errors import BadInputError, ConfigError
 
 from .cmbml_format import PLANCK_NAME, overrides, write_dataset, write_tmask
 
@@ -75,12 +75,18 @@ def test_record_is_cmb_mls_and_an_override_changes_the_analysis(cmbml_data, tmp_
     record = yaml.safe_load((root / DATASET / "dataset.yaml").read_text())
     assert record["pixel_window"] is False and record["units"] == "uK_CMB"
     assert record["beams_fwhm_arcmin"]["857"] == 20.6
-    # a wrong override (maps said to carry the window) is followed, and scores worse
     only = "pipeline.only=[analysis_mask,pyilc_analysis_postprocess,pyilc_analysis_pixel_metrics]"
     run_pipeline(compose("config_pyilc", _overrides(root, planck, only)))
     table = root / DATASET / "PyILC_CNILC/Analysis/matched/Test/sim0000/pixel_metrics.csv"
     right = pd.read_csv(table)["nrmse"].item()
+    # an override at the analysis alone contradicts the window the prediction records
     windowed = _overrides(root, planck, only, "dataset.pixel_window=true")
+    with pytest.raises(BadInputError, match=r"without pixel window.*expects.*with pixel window"):
+        run_pipeline(compose("config_pyilc", windowed))
+    # a wrong override (maps said to carry the window) for the ILC and its analysis is
+    # followed: the prediction is remade, and scores worse
+    both = only.replace("[", "[pyilc_predict,")
+    windowed = _overrides(root, planck, both, "dataset.pixel_window=true")
     run_pipeline(compose("config_pyilc", windowed))
     assert pd.read_csv(table)["nrmse"].item() > 1.3 * right
 

@@ -27,6 +27,18 @@ def command(spec: dict) -> list[str]:
     return [sys.executable, "-m", "tests.core.crash_run", json.dumps(spec)]
 
 
+def products(folder: Path) -> dict[str, Path]:
+    """The files of dataset ``folder`` by relative path, less manifests, logs and hidden files
+    (temporaries, the lock)."""
+    return {
+        str(p.relative_to(folder)): p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and p.relative_to(folder).parts[0] not in ("Manifests", "Logs")
+        and p.name[0] != "."
+    }
+
+
 def run_killed(spec: dict, timeout: float) -> None:
     """Run ``spec`` in a subprocess and check that it died by its own SIGKILL."""
     proc = subprocess.run(command(spec), cwd=REPO, capture_output=True, text=True, timeout=timeout)

@@ -16,7 +16,7 @@ import pytest
 
 from cmbml.core import compose, run_pipeline
 from tests.core.conftest import ALL_TOY_STAGES, TOY
-from tests.core.crash_run import run_killed
+from tests.core.crash_run import products, run_killed
 
 DATASET = "CMB_ML_64_demo"
 
@@ -48,13 +48,7 @@ def _overrides(root: Path, *extra: str) -> list[str]:
 
 
 def _products(root: Path) -> dict[str, Path]:
-    folder = root / DATASET
-    skip = ("Manifests", "Logs")
-    return {
-        str(p.relative_to(folder)): p
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.relative_to(folder).parts[0] not in skip and p.name[0] != "."
-    }
+    return products(root / DATASET)
 
 
 def _temporaries(root: Path) -> list[Path]:

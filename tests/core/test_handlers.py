@@ -109,3 +109,26 @@ def test_figures_carry_no_creation_date(tmp_path):
     second = draw("b")
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_healpix_unseen_pixels_are_refused_like_nan(tmp_path):
+    """healpy marks missing pixels with UNSEEN (-1.6375e30): a map holding them is refused on
+    read (a file from elsewhere) and on write, naming the file."""
+    maps = np.ones((3, 12 * 4**2))
+    maps[1, 7] = hp.UNSEEN
+    path = tmp_path / "obs.fits"
+    hp.write_map(str(path), maps, column_units="uK_CMB", dtype=np.float32)
+    with pytest.raises(BadInputError, match="UNSEEN") as err:
+        get_handler("healpix_map").read(path, nside=4, unit="uK_CMB")
+    assert str(path) in str(err.value)
+    with pytest.raises(BadInputError, match="UNSEEN"):
+        get_handler("healpix_map").write(tmp_path / "out.fits", maps)
+    assert not (tmp_path / "out.fits").exists()
+
+
+def test_healpix_header_cards_are_written_and_read_back(tmp_path):
+    path = tmp_path / "m.fits"
+    cards = {"BEAMFWHM": (20.6, "arcmin"), "PIXWIN": (True, "pixel window"), "X": ("ab", "")}
+    get_handler("healpix_map").write(path, np.ones(12 * 4**2), header=cards)
+    header = fits.getheader(path, 1)
+    assert header["BEAMFWHM"] == 20.6 and header["PIXWIN"] is True and header["X"] == "ab"

@@ -245,6 +245,21 @@ def test_read_only_dataset_is_usable_with_logs_elsewhere(tmp_path):
     assert np.load(_a_file(root)).size == 64  # nothing was touched
 
 
+def test_an_unwritable_folder_of_a_writable_dataset_is_named(tmp_path):
+    root = tmp_path / "data"
+    run_pipeline(_cfg(root))
+    folder = _a_file(root).parent
+    _set_read_only(folder, True)
+    try:
+        with pytest.raises(PermissionError) as err:
+            run_pipeline(_cfg(root, "toy.scale=2.0"))
+    finally:
+        _set_read_only(folder, False)
+    message = str(err.value)
+    assert f"cannot write in {folder}" in message and ".tmp-" not in message
+    assert "a.npy" in message
+
+
 # -- reads cached across units are still recorded ----------------------------------------------
 def test_cached_read_is_recorded_and_follows_the_file(tmp_path):
     from cmbml.core import build_stages

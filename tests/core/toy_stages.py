@@ -86,3 +86,33 @@ class ToyReport(Stage):
         fig, ax = plt.subplots(figsize=(3, 2))
         ax.plot(table["mean"].to_numpy(), "o-")
         self.write("toy_figure", fig)
+
+
+class ToyNumerics(Stage):
+    """Whole dataset: records what a unit sees of the process's numeric state (thread count,
+    draws of the global random generators, default dtype, backend flags) into a JSON file."""
+
+    name = "toy_numerics"
+    outputs = ("toy_numerics",)
+    per_sim = False
+
+    def run(self):
+        import random
+
+        import torch
+
+        self.write(
+            "toy_numerics",
+            {
+                "torch_threads": torch.get_num_threads(),
+                "numpy": np.random.random(3).tolist(),
+                "python": random.random(),
+                "torch": torch.rand(3, dtype=torch.float64).tolist(),
+                "default_dtype": str(torch.get_default_dtype()),
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "cudnn_deterministic": torch.backends.cudnn.deterministic,
+                "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                "matmul_precision": torch.get_float32_matmul_precision(),
+                "matmul_tf32": torch.backends.cuda.matmul.allow_tf32,
+            },
+        )

@@ -156,6 +156,7 @@ def test_pyilc_predict_with_cnilc_cmbml_uses_the_mask_and_zero_weights(tmp_path)
             "scenario=demo",
             "splits.Test.n_sims=1",
             "pipeline.stages=[pyilc_predict]",
+            "dataset.pixel_window=false",  # tests/ilc/sky.py beams the maps, no pixel window
             "+model.pyilc.presets.64={ellpeaks:[80,140,191]}",
             f"++catalog.pyilc_cmb_map_pred.path='{PRED}'",
             "++catalog.pyilc_cmb_map_pred.handler=healpix_map",

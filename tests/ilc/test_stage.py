@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from cmbml.core import Catalog, ConfigError, compose, run_pipeline
 from cmbml.ilc import harmonic_ilc, needlet_ilc
@@ -35,6 +36,7 @@ def test_pyilc_predict_writes_the_ilc_of_the_test_simulation(tmp_path, method):
             "scenario=demo",
             "splits.Test.n_sims=1",
             "pipeline.stages=[pyilc_predict]",
+            "dataset.pixel_window=false",  # tests/ilc/sky.py beams the maps, no pixel window
             f"++catalog.pyilc_cmb_map_pred.path='{PRED}'",
             "++catalog.pyilc_cmb_map_pred.handler=healpix_map",
         ],
@@ -82,4 +84,18 @@ def test_pyilc_predict_writes_the_ilc_of_the_test_simulation(tmp_path, method):
 def test_missing_nside_preset_is_a_config_error():
     model = {"method": "cnilc", "output_fwhm_arcmin": 20.6, "presets": {"128": {}}}
     with pytest.raises(ConfigError, match="presets"):
+        ilc_call(model, 32, [100.0, 143.0])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.pyilc.output_fwhm_arcmin=abc", "model.pyilc.output_fwhm_arcmin"),
+        ("model.pyilc.ilc_bias_tol=small", "model.pyilc.ilc_bias_tol"),
+        ("model.pyilc.niter=2.5", "model.pyilc.niter"),
+    ],
+)
+def test_a_non_numeric_setting_is_a_config_error_naming_the_key(override, key):
+    model = OmegaConf.to_container(compose("config_pyilc", [override]).model.pyilc, resolve=True)
+    with pytest.raises(ConfigError, match=key):
         ilc_call(model, 32, [100.0, 143.0])

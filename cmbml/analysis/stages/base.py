@@ -20,7 +20,11 @@ from cmbml.analysis.tables import epoch_label
 from cmbml.core import ConfigError, MissingInputError, Stage
 from cmbml.core.catalog import placeholders
 from cmbml.core.dataset import RECORD, observed_pixel_window
+from cmbml.core.errors import BadInputError
+from cmbml.core.manifests import Ledger
+from cmbml.core.prediction import PREDICTION_UNIT, made_by, stale_reason
 from cmbml.core.provenance import fingerprint
+from cmbml.core.schema import as_number
 
 __all__ = [
     "CMB_ML_PROTOCOLS",
@@ -59,7 +63,7 @@ def resolution(node: Any, key: str, observed: Callable[[], bool] | None = None) 
     if not isinstance(pixwin, bool):
         allowed = "true, false or 'dataset'" if observed is not None else "true or false"
         raise ConfigError(f"{key}.pixwin must be {allowed}, got {pixwin!r}")
-    return Resolution(float(node["fwhm_arcmin"]), pixwin)
+    return Resolution(as_number(node["fwhm_arcmin"], f"{key}.fwhm_arcmin"), pixwin)
 
 
 def protocol_of(cfg) -> str:
@@ -85,6 +89,11 @@ def scorings(cfg) -> list[tuple[str, TargetBeam | None]]:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     return [(f"{protocol}/{beam.name}", beam) for beam in beams]
+
+
+def _describe(res: Resolution) -> str:
+    window = "with" if res.pixwin else "without"
+    return f"a {res.fwhm_arcmin:g} arcmin beam {window} pixel window"
 
 
 @functools.lru_cache(maxsize=2)
@@ -254,12 +263,68 @@ class AnalysisStage(Stage):
                 values["epoch"] = epoch_label(values["epoch"])
         return super().path(name, **values)
 
-    def read_maps(self, name: str, **values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Read a HEALPix map file; return ``(n_fields, npix)`` maps and their field names
-        (``("I",)`` or ``("I", "Q", "U")``)."""
-        nside = int(self.cfg.scenario.nside)
-        data = np.atleast_2d(self.read(name, options={"nside": nside}, **values))
+    def read_maps(
+        self, name: str, unit: str | None = None, **values: Any
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Read a HEALPix map file (checked to be in ``unit`` when given); return
+        ``(n_fields, npix)`` maps and their field names (``("I",)`` or ``("I", "Q", "U")``)."""
+        options = {"nside": int(self.cfg.scenario.nside), "unit": unit}
+        data = np.atleast_2d(self.read(name, options=options, **values))
         return data, file_fields(data.shape[0], str(self.path(name, **values)))
+
+    def read_prediction(self, **where: Any) -> tuple[np.ndarray, tuple[str, ...], Resolution]:
+        """The method's prediction at ``where`` (split, sim, epoch), checked before it is scored
+        (unit uK_CMB, then :meth:`check_prediction`).
+
+        Returns
+        -------
+        maps : np.ndarray
+            ``(n_fields, npix)``, uK_CMB.
+        fields : tuple of str
+            ``("I",)`` or ``("I", "Q", "U")``.
+        resolution : Resolution
+            The map's beam and pixel window.
+
+        Raises
+        ------
+        BadInputError
+            The map is not in uK_CMB, or :meth:`check_prediction` refuses it.
+        """
+        name = self.method["prediction"]
+        maps, fields = self.read_maps(name, unit=PREDICTION_UNIT, **where)
+        return maps, fields, self.check_prediction(self.path(name, **where))
+
+    def check_prediction(self, path: Path) -> Resolution:
+        """The beam and pixel window of the prediction at ``path``: those its header records
+        (:mod:`cmbml.core.prediction`), else (a map made elsewhere) the method's ``beam``.
+
+        Raises
+        ------
+        BadInputError
+            The unit of work that wrote it is no longer up to date (an input changed, its rerun
+            failed), or it was made at another beam or pixel window than the method's ``beam``
+            expects. The message names the file and the stage to rerun.
+        """
+        expected = self.prediction_resolution()
+        made = made_by(path)
+        if made is None:
+            return expected
+        hint = f"stage '{made.stage_name}' ({self.rerun_hint(made.stage_name)})"
+        ledger = Ledger(self.catalog, verify=bool(self.cfg.pipeline.get("verify")), writable=False)
+        why = stale_reason(ledger, made, path)
+        if why is not None:
+            raise BadInputError(
+                f"{path} is out of date: {made.unit} of stage '{made.stage}' wrote it, but {why}; "
+                f"rerun {hint} before the analysis"
+            )
+        found = Resolution(made.fwhm_arcmin, made.pixwin)
+        if abs(found.fwhm_arcmin - expected.fwhm_arcmin) > 1e-6 or found.pixwin != expected.pixwin:
+            raise BadInputError(
+                f"{path} was made at {_describe(found)} but {self.method_key}.beam expects "
+                f"{_describe(expected)}: analyse it with the settings it was made with, or rerun "
+                f"{hint} with the analysis's settings"
+            )
+        return found
 
     def read_mask(self, name: str) -> np.ndarray:
         """Read a mask map (``(npix,)``, first field), checked against ``scenario.nside``."""

@@ -16,7 +16,9 @@ class AnalysisPostProcess(AnalysisStage):
     """Common post-processing of one simulation's truth and the method's predictions.
 
     ``matched`` protocol: both maps are brought to ``model.analysis.common_beam`` (the truth
-    from ``model.analysis.truth_beam``, the prediction from the method's ``beam``) and kept to
+    from ``model.analysis.truth_beam``, the prediction from the beam and window its header
+    records, which must be the method's ``beam``: see
+    :meth:`~cmbml.analysis.stages.base.AnalysisStage.read_prediction`) and kept to
     l <= ``model.analysis.lmax_compare`` (Q and U through their E and B modes). ``published``
     protocol: no filtering. ``iccv2025``: both brought to each of
     ``model.analysis.cmb_ml.target_beams`` as CMB-ML does
@@ -51,21 +53,20 @@ class AnalysisPostProcess(AnalysisStage):
         truth, names = self.read_maps("cmb_map", split=split, sim=sim)
         wanted = truth_fields(requested, names, str(self.path("cmb_map", split=split, sim=sim)))
         mask = self.read_mask("analysis_mask")
-        pred_res = self.prediction_resolution()
         truth_res = resolution(self.option("truth_beam"), "model.analysis.truth_beam")
         predictions, predicted = {}, set()
         for epoch in self.epochs:
             where = dict(split=split, sim=sim, epoch=epoch)
-            prediction, pred_names = self.read_maps(self.method["prediction"], **where)
+            prediction, pred_names, pred_res = self.read_prediction(**where)
             fields = scored_fields(wanted, pred_names)
             if fields != wanted:
                 self._say(fields, wanted, self.path(self.method["prediction"], **where))
             predicted.update(fields)
-            predictions[epoch] = select_fields(prediction, fields)
+            predictions[epoch] = (select_fields(prediction, fields), pred_res)
         truth = select_fields(truth, scored_fields(wanted, tuple(predicted)))
         for scoring, target in self.scorings():
             process = self._processor(mask, target)
-            for epoch, prediction in predictions.items():
+            for epoch, (prediction, pred_res) in predictions.items():
                 pred_pp = process(prediction, pred_res)
                 where = dict(split=split, sim=sim, epoch=epoch, scoring=scoring)
                 self.write("analysis_prediction_pp", pred_pp, **where)
@@ -87,6 +88,15 @@ class AnalysisPostProcess(AnalysisStage):
             niter=int(self.option("niter")),
         )
         return lambda maps, res: postprocess_map(maps, mask, resolution=res, **options)
+
+    def check_up_to_date(self, unit: tuple[str, int]) -> None:
+        """Refuse, even with this unit up to date, a prediction that is no longer current
+        (:meth:`~cmbml.analysis.stages.base.AnalysisStage.check_prediction`)."""
+        split, sim = unit
+        for epoch in self.epochs:
+            path = self.path(self.method["prediction"], split=split, sim=sim, epoch=epoch)
+            if path.is_file():
+                self.check_prediction(path)
 
     def _say(self, fields: tuple[str, ...], wanted: tuple[str, ...], path) -> None:
         """Log once per process that the method is scored on fewer fields than the truth's."""

@@ -6,6 +6,7 @@ import numpy as np
 
 from cmbml.cmbnncs.layout import plane_to_sphere
 from cmbml.cmbnncs.stages._common import CmbnncsStage, product, use_epochs
+from cmbml.core.prediction import prediction_header
 
 
 class CmbnncsPostprocess(CmbnncsStage):
@@ -15,7 +16,8 @@ class CmbnncsPostprocess(CmbnncsStage):
     ``cmbnncs_scale_pol`` and ``cmbnncs_pred_plane`` / ``cmbnncs_pred_plane_pol`` (split, sim,
     epoch). Writes ``cmb_map_pred`` (split, sim, epoch): unbeamed CMB at the scenario's nside,
     RING, uK_CMB, like the truth ``cmb_map``: ``(npix,)`` (I) or ``(3, npix)`` (columns
-    I_STOKES, Q_STOKES, U_STOKES) when Q, U are cleaned.
+    I_STOKES, Q_STOKES, U_STOKES) when Q, U are cleaned; the header records the unit of work
+    that made it and that the map is unbeamed, without pixel window.
     """
 
     name = "cmbnncs_postprocess"
@@ -42,6 +44,6 @@ class CmbnncsPostprocess(CmbnncsStage):
                     plane_to_sphere(np.asarray(plane, dtype=np.float64)[0]) * targets[field]
                 )
             cmb = maps[0] if fields == ["I"] else np.stack(maps)
-            self.write(
-                "cmb_map_pred", cmb, options={"unit": "uK_CMB"}, split=split, sim=sim, epoch=epoch
-            )
+            header = prediction_header(self, (split, sim), fwhm_arcmin=0.0, pixwin=False)
+            options = {"unit": "uK_CMB", "header": header}
+            self.write("cmb_map_pred", cmb, options=options, split=split, sim=sim, epoch=epoch)

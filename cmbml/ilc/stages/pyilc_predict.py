@@ -7,9 +7,14 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from cmbml.core import Stage
+from cmbml.core.dataset import observed_pixel_window
 from cmbml.core.errors import BadInputError, ConfigError
+from cmbml.core.prediction import prediction_header
+from cmbml.core.schema import as_number
 from cmbml.ilc import dust_sed, harmonic_ilc, needlet_ilc, synchrotron_sed, tsz_sed
 
+#: Config key of the ILC's settings.
+KEY = "model.pyilc"
 _SEDS = {"dust": dust_sed, "synchrotron": synchrotron_sed, "tsz": tsz_sed}
 
 
@@ -54,16 +59,16 @@ def ilc_call(model: dict, nside: int, freqs_ghz) -> tuple:
             f"add model.pyilc.presets.'{nside}'"
         )
     kwargs = {
-        "output_fwhm_arcmin": float(model["output_fwhm_arcmin"]),
+        "output_fwhm_arcmin": as_number(model["output_fwhm_arcmin"], f"{KEY}.output_fwhm_arcmin"),
         "beam_criterion": model.get("beam_criterion"),
-        "niter": int(model.get("niter", 3)),
+        "niter": as_number(model.get("niter", 3), f"{KEY}.niter", int),
         "deproject": _seds(model, "deproject", freqs_ghz),
         **presets[str(nside)],
     }
     if model.get("deproject_pol") is not None:
         kwargs["deproject_pol"] = _seds(model, "deproject_pol", freqs_ghz)
     if method == "cnilc":
-        kwargs["ilc_bias_tol"] = float(model.get("ilc_bias_tol", 1e-3))
+        kwargs["ilc_bias_tol"] = as_number(model.get("ilc_bias_tol", 1e-3), f"{KEY}.ilc_bias_tol")
         kwargs["needlets"] = model.get("needlets", "cosine")
         kwargs["override_ilc_bias_tol"] = bool(model.get("override_ilc_bias_tol", True))
         if model.get("zero_masked_weights"):
@@ -89,8 +94,9 @@ class PyilcPredict(Stage):
     ``pyilc_cmb_map_pred``: the CMB estimate at the Gaussian beam
     ``model.pyilc.output_fwhm_arcmin`` (uK_CMB). Only the Gaussian beams are divided out, so the
     estimate keeps the pixel window of the observed maps, whatever the dataset records for them
-    (``dataset.yaml``: cmbml's carry it, CMB-ML's do not; :mod:`cmbml.core.dataset`); the
-    analysis reads it from there (``pixwin: dataset`` in the method's ``beam``).
+    (``dataset.yaml``: cmbml's carry it, CMB-ML's do not; :mod:`cmbml.core.dataset`). Its header
+    records that beam, that pixel window and the unit of work that made it
+    (:func:`cmbml.core.prediction.prediction_header`), which the analysis checks.
 
     With ``scenario.map_fields=I`` the intensity (field 0) is read and the prediction is one
     I map. With ``IQU`` the detectors with ``has_pol`` give I, Q, U (their Q, U enter the E and B
@@ -103,7 +109,8 @@ class PyilcPredict(Stage):
     name = "pyilc_predict"
     inputs = ("obs_map", "mask")
     outputs = ("pyilc_cmb_map_pred",)
-    config_keys = ("scenario", "model.pyilc", "model.sim.instrument")
+    # dataset.pixel_window: the window the output's header records (an override of the record)
+    config_keys = ("scenario", "model.pyilc", "model.sim.instrument", "dataset.pixel_window")
     per_sim = True
     splits = ("Test",)
     observations = True  # also the observation-only splits (real maps)
@@ -127,7 +134,16 @@ class PyilcPredict(Stage):
             len(bands),
             0 if polarised is None else int(polarised.sum()),
         )
-        self.write("pyilc_cmb_map_pred", ilc(maps, beams, **kwargs), split=split, sim=sim)
+        # only the Gaussian beams are divided out: the output keeps the inputs' pixel window
+        pixwin = observed_pixel_window(self)
+        header = prediction_header(self, (split, sim), kwargs["output_fwhm_arcmin"], pixwin)
+        self.write(
+            "pyilc_cmb_map_pred",
+            ilc(maps, beams, **kwargs),
+            options={"header": header},
+            split=split,
+            sim=sim,
+        )
 
     def _read_maps(self, split, sim, bands, polarised, nside) -> np.ndarray:
         """``(n_det, npix)`` I or ``(n_det, 3, npix)`` I, Q, U (Q, U zero if absent), uK_CMB."""
