@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from cmbml.sims.healpix_files import check_nside
-from cmbml.sims.mask import apodize_c1, foreground_mask, read_planck_mask, threshold_fraction
+from cmbml.sims.mask import (
+    apodize_c1,
+    foreground_mask,
+    point_source_mask,
+    read_planck_mask,
+    threshold_fraction,
+)
 from tests.sims.planck_files import parents_ring, write_planck_bintable
 
 
@@ -109,3 +115,21 @@ def test_nside_check_names_file():
     with pytest.raises(ValueError, match="1000 pixels"):
         check_nside(np.zeros(1000), 16, "x.fits")
     check_nside(np.zeros((3, 12 * 16**2)), 16, "ok.fits")
+
+
+def test_point_source_mask_cuts_sources_above_the_limit_only():
+    from cmbml.sims.extragalactic import PointSources
+
+    vectors = np.array(hp.ang2vec([10.0, 100.0, 200.0], [40.0, -20.0, 60.0], lonlat=True))
+    cat = PointSources("s", 100.0, vectors, np.array([1.0, 0.1, 2.0]), "power_law", {"alpha": 0})
+    nside, fwhm = 64, 60.0
+    mask = point_source_mask(nside, [cat], [(100.0, 0.5, fwhm)], radius_fwhm=1.27)
+    dist = np.degrees(
+        np.arccos(np.clip(np.array(hp.pix2vec(nside, np.arange(mask.size))).T @ vectors.T, -1, 1))
+    )
+    radius = 1.27 * fwhm / 60.0
+    expected = ~((dist[:, 0] <= radius) | (dist[:, 2] <= radius))
+    assert np.array_equal(mask == 1, expected)
+    assert mask[(dist[:, 1] <= radius)].all()  # below the limit: kept
+    with pytest.raises(ValueError, match="radius_fwhm"):
+        point_source_mask(nside, [cat], [(100.0, 0.5, fwhm)], radius_fwhm=0)

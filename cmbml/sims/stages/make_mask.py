@@ -7,7 +7,10 @@ from omegaconf import OmegaConf
 
 from cmbml.core import Stage
 from cmbml.core.errors import ConfigError
-from cmbml.sims.mask import apodize_c1, foreground_mask, read_planck_mask
+from cmbml.sims.extragalactic import make_point_sources
+from cmbml.sims.mask import apodize_c1, foreground_mask, point_source_mask, read_planck_mask
+from cmbml.sims.stages.make_foregrounds import foreground_config, foreground_seed
+from cmbml.sims.stages.make_instrument import scenario_detectors
 
 OPTION = "model/sim/mask=planck"
 
@@ -19,7 +22,11 @@ class MakeMask(Stage):
 
     - ``foreground``: the intensity of ``fg_map`` at ``reference_bands`` (foregrounds alone,
       uK_CMB), smoothed by ``smoothing_fwhm_arcmin`` and thresholded to the sky fraction
-      ``fsky``;
+      ``fsky``; with ``point_sources.enabled``, holes are then cut around the synthetic
+      sources (:func:`~cmbml.sims.mask.point_source_mask`) brighter than
+      ``point_sources.flux_limits_mjy`` in any band of ``scenario.detectors`` (Planck's
+      catalogue limits), of radius ``radius_fwhm`` times ``point_sources.fwhm_arcmin`` (Planck's
+      beams);
     - ``planck``: the ``column`` (TMASK) of the Planck NILC file ``file``, averaged to
       ``scenario.nside`` and kept where >= ``threshold``.
 
@@ -32,7 +39,7 @@ class MakeMask(Stage):
     name = "make_mask"
     inputs = ("fg_map",)
     outputs = ("mask", "mask_apod")
-    config_keys = ("scenario", "model.sim.mask")
+    config_keys = ("scenario", "model.sim.mask", "model.sim.foregrounds", "model.sim.instrument")
     per_sim = False
 
     def run(self) -> None:
@@ -56,6 +63,8 @@ class MakeMask(Stage):
             mask = foreground_mask(
                 intensity, float(mcfg["fsky"]), float(mcfg["smoothing_fwhm_arcmin"])
             )
+            if (mcfg.get("point_sources") or {}).get("enabled", False):
+                mask *= self._source_holes(mcfg["point_sources"], nside)
         elif source == "planck":
             path = self.asset(
                 mcfg["file"],
@@ -72,3 +81,28 @@ class MakeMask(Stage):
         apod = apodize_c1(mask, float(mcfg["apodization_deg"]))
         self.write("mask_apod", apod, options={"unit": ""})
         self.log.info("mask (%s): sky fraction %.3f", source, mask.mean())
+
+    def _source_holes(self, pcfg: dict, nside: int) -> np.ndarray:
+        """Holes around the dataset's synthetic sources above each band's flux limit."""
+        fg_cfg = foreground_config(self.cfg)
+        if fg_cfg.get("preset_strings"):
+            raise ConfigError(
+                "model.sim.mask.point_sources needs the synthetic foregrounds (their source "
+                "catalogues); set model.sim.mask.point_sources.enabled=false with PySM3 presets"
+            )
+        seed = foreground_seed(self, None, None)
+        catalogues = [
+            make_point_sources(c, name, seed)
+            for name, c in fg_cfg["components"].items()
+            if c.get("kind") == "point_sources" and c.get("enabled", True)
+        ]
+        limits = {int(b): float(v) / 1e3 for b, v in pcfg["flux_limits_mjy"].items()}
+        fwhm = {int(b): float(v) for b, v in pcfg["fwhm_arcmin"].items()}
+        bands = [
+            (d.center_ghz, limits[int(band)], fwhm[int(band)])
+            for band, d in scenario_detectors(self).items()
+            if int(band) in limits and int(band) in fwhm
+        ]
+        holes = point_source_mask(nside, catalogues, bands, float(pcfg["radius_fwhm"]))
+        self.log.info("point-source holes: %.4f of the sky", 1.0 - holes.mean())
+        return holes
