@@ -29,6 +29,7 @@ __all__ = [
     "apodize_c1",
     "foreground_mask",
     "point_source_mask",
+    "source_holes",
     "read_planck_mask",
     "smooth_map",
     "threshold_fraction",
@@ -122,6 +123,41 @@ def point_source_mask(nside: int, catalogues, bands, radius_fwhm: float = 1.27) 
             for vec in cat.vectors[cat.fluxes(freq_ghz) > limit_jy]:
                 mask[hp.query_disc(nside, vec, radius)] = 0.0
     return mask
+
+
+def source_holes(components, seed: int, pcfg, detectors, nside: int) -> np.ndarray:
+    """:func:`point_source_mask` of the synthetic sources of a foreground config.
+
+    Parameters
+    ----------
+    components : Mapping
+        ``model.sim.foregrounds.components``; the enabled ``kind: point_sources`` entries are
+        drawn (:func:`cmbml.sims.extragalactic.make_point_sources`).
+    seed : int
+        Seed of the synthetic foregrounds.
+    pcfg : Mapping
+        ``model.sim.mask.point_sources``: ``flux_limits_mjy`` and ``fwhm_arcmin`` per band,
+        ``radius_fwhm``.
+    detectors : Mapping[int, cmbml.sims.instrument.Detector]
+        Bands (with their centre frequencies); those without a flux limit are skipped.
+    nside : int
+        Output resolution.
+    """
+    from cmbml.sims.extragalactic import make_point_sources
+
+    catalogues = [
+        make_point_sources(c, name, seed)
+        for name, c in components.items()
+        if c.get("kind") == "point_sources" and c.get("enabled", True)
+    ]
+    limits = {int(b): float(v) / 1e3 for b, v in pcfg["flux_limits_mjy"].items()}
+    fwhm = {int(b): float(v) for b, v in pcfg["fwhm_arcmin"].items()}
+    bands = [
+        (d.center_ghz, limits[int(band)], fwhm[int(band)])
+        for band, d in detectors.items()
+        if int(band) in limits and int(band) in fwhm
+    ]
+    return point_source_mask(nside, catalogues, bands, float(pcfg["radius_fwhm"]))
 
 
 def read_planck_mask(

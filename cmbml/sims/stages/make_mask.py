@@ -7,8 +7,7 @@ from omegaconf import OmegaConf
 
 from cmbml.core import Stage
 from cmbml.core.errors import ConfigError
-from cmbml.sims.extragalactic import make_point_sources
-from cmbml.sims.mask import apodize_c1, foreground_mask, point_source_mask, read_planck_mask
+from cmbml.sims.mask import apodize_c1, foreground_mask, read_planck_mask, source_holes
 from cmbml.sims.stages.make_foregrounds import foreground_config, foreground_seed
 from cmbml.sims.stages.make_instrument import scenario_detectors
 
@@ -96,18 +95,7 @@ class MakeMask(Stage):
             self.log.warning("PySM3 presets: no source catalogue, no point-source holes")
             return None
         seed = foreground_seed(self, None, None)
-        catalogues = [
-            make_point_sources(c, name, seed)
-            for name, c in fg_cfg["components"].items()
-            if c.get("kind") == "point_sources" and c.get("enabled", True)
-        ]
-        limits = {int(b): float(v) / 1e3 for b, v in pcfg["flux_limits_mjy"].items()}
-        fwhm = {int(b): float(v) for b, v in pcfg["fwhm_arcmin"].items()}
-        bands = [
-            (d.center_ghz, limits[int(band)], fwhm[int(band)])
-            for band, d in scenario_detectors(self).items()
-            if int(band) in limits and int(band) in fwhm
-        ]
-        holes = point_source_mask(nside, catalogues, bands, float(pcfg["radius_fwhm"]))
+        detectors = scenario_detectors(self)
+        holes = source_holes(fg_cfg["components"], seed, pcfg, detectors, nside)
         self.log.info("point-source holes: %.4f of the sky", 1.0 - holes.mean())
         return holes
