@@ -45,7 +45,8 @@ def test_dust_te_correlation_like_planck(templates):
 def test_dust_bb_over_ee_like_planck(templates):
     cl = high_latitude_spectra(templates["dust"].maps)
     ratio = cl["BB"].sum() / cl["EE"].sum()
-    # Planck 2018 XI (Sect. 4): A_BB / A_EE = 0.53 at 353 GHz on the LR masks, 40 < l < 600
+    # A_BB / A_EE = 0.53 at 353 GHz on the LR high-latitude regions, 40 < l < 600 (Planck
+    # Intermediate XXX, 2016; Planck 2018 XI confirms ~0.5)
     assert ratio == pytest.approx(0.53, abs=0.08)
 
 
