@@ -199,7 +199,7 @@ class ForegroundModel:
     @property
     def polarised(self) -> bool:
         """Whether any component has Q, U."""
-        return any(t.polarised for t in self.templates)
+        return any(t.polarised for t in self.templates) or any(s.polarised for s in self.sources)
 
     @property
     def uniform_components(self) -> list[ComponentTemplate] | None:
@@ -254,7 +254,8 @@ class ForegroundModel:
         if self.engine == "pysm3":
             out += self._emission_pysm3(freq_ghz)[: shape[0]]
         for s in self.sources:
-            out[0] += s.emission(freq_ghz, self.nside)
+            fields = shape[0] if s.polarised else 1
+            out[:fields] += s.emission(freq_ghz, self.nside, pol=fields == 3)
         return out
 
     def _sed(self, t: ComponentTemplate, freq_ghz: float):

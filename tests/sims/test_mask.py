@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from cmbml.sims.healpix_files import check_nside
-from cmbml.sims.mask import apodize_c1, foreground_mask, read_planck_mask, threshold_fraction
+from cmbml.sims.mask import (
+    apodize_c1,
+    foreground_mask,
+    point_source_mask,
+    read_planck_mask,
+    threshold_fraction,
+)
 from tests.sims.planck_files import parents_ring, write_planck_bintable
 
 
@@ -109,3 +115,60 @@ def test_nside_check_names_file():
     with pytest.raises(ValueError, match="1000 pixels"):
         check_nside(np.zeros(1000), 16, "x.fits")
     check_nside(np.zeros((3, 12 * 16**2)), 16, "ok.fits")
+
+
+def test_point_source_mask_cuts_sources_above_the_limit_only():
+    from cmbml.sims.extragalactic import PointSources
+
+    vectors = np.array(hp.ang2vec([10.0, 100.0, 200.0], [40.0, -20.0, 60.0], lonlat=True))
+    cat = PointSources("s", 100.0, vectors, np.array([1.0, 0.1, 2.0]), "power_law", {"alpha": 0})
+    nside, fwhm = 64, 60.0
+    mask = point_source_mask(nside, [cat], [(100.0, 0.5, fwhm)], radius_fwhm=1.27)
+    dist = np.degrees(
+        np.arccos(np.clip(np.array(hp.pix2vec(nside, np.arange(mask.size))).T @ vectors.T, -1, 1))
+    )
+    radius = 1.27 * fwhm / 60.0
+    expected = ~((dist[:, 0] <= radius) | (dist[:, 2] <= radius))
+    assert np.array_equal(mask == 1, expected)
+    assert mask[(dist[:, 1] <= radius)].all()  # below the limit: kept
+    with pytest.raises(ValueError, match="radius_fwhm"):
+        point_source_mask(nside, [cat], [(100.0, 0.5, fwhm)], radius_fwhm=0)
+
+
+def _stage_masks(root, extra):
+    from cmbml.core import Catalog, compose, run_pipeline
+    from cmbml.core.handlers import get_handler
+    from tests.sims.fiducial import tiny_sims_overrides
+
+    cfg = compose(
+        "config_sims",
+        [
+            *tiny_sims_overrides(root, 64),
+            "pipeline.stages=[make_instrument,make_foregrounds,make_mask]",
+            *extra,
+        ],
+    )
+    run_pipeline(cfg)
+    cat = Catalog.from_config(cfg)
+    fits_map = get_handler("healpix_map")
+    fg30 = np.atleast_2d(fits_map.read(cat.path("fg_map", freq=30)))[0]
+    return fits_map.read(cat.path("mask")), fits_map.read(cat.path("mask_apod")), fg30
+
+
+def test_default_mask_cuts_the_catalogued_sources(tmp_path):
+    """The stage's holes sit on the bright sources of the dataset's sky (30 GHz foregrounds
+    above the high-latitude median there), cut a few per cent of the sky, and their own small
+    apodisation leaves the apodised sky almost whole."""
+    mask, apod, fg30 = _stage_masks(tmp_path / "a", [])
+    plain, plain_apod, _ = _stage_masks(
+        tmp_path / "b", ["model.sim.mask.point_sources.enabled=false"]
+    )
+    holes = (plain == 1) & (mask == 0)
+    assert np.all(mask <= plain)
+    assert 0.01 < holes.mean() < 0.06
+    _, b = hp.pix2ang(64, np.arange(mask.size), lonlat=True)
+    high = (np.abs(b) > 30) & (plain == 1)
+    # radio holes are bright at 30 GHz (75' beam); infrared ones (857 GHz sources) are not
+    assert np.median(fg30[holes & high]) > 1.5 * np.median(fg30[high & ~holes])
+    assert apod.mean() > 0.9 * plain_apod.mean()
+    assert np.all(apod[mask == 0] == 0)

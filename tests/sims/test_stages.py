@@ -89,7 +89,8 @@ def test_sims_pipeline_end_to_end_and_resume(full_run):
     # mask: target sky fraction, galactic plane masked; apodised copy in [0, 1]
     mask = read_map(cat.path("mask"))
     apod = read_map(cat.path("mask_apod"))
-    assert mask.mean() == pytest.approx(round(0.78 * mask.size) / mask.size, abs=1e-12)
+    # the faintest 78 %, less the point-source holes (a few per cent of the sky)
+    assert 0.78 - 0.06 < mask.mean() < round(0.78 * mask.size) / mask.size
     _, b = hp.pix2ang(NSIDE, np.arange(mask.size), lonlat=True)
     assert mask[np.abs(b) < 5].mean() < 0.1
     assert np.all(apod[mask == 0] == 0) and apod.min() >= 0 and apod.max() <= 1
