@@ -22,7 +22,9 @@ tSZ, kSZ, radio and infrared sources):
 
 ``sht_s`` is the time spent inside the spherical-harmonic transforms (:mod:`cmbml.sphere`,
 ducc0) during the same runs, and ``wall_over_sht`` the ratio (target <= 2: everything else
-costs no more than the transforms). The CMB spectra are a fixed analytic stand-in: CAMB
+costs no more than the transforms). ``sims.sky.*`` also times the transforms one simulation
+needs (:func:`benchmarks.floor.sky_plan`, single-threaded, same process): ``floor_cpu_s`` and
+``cpu_over_floor``, ``wall_over_floor``. The CMB spectra are a fixed analytic stand-in: CAMB
 (2-3 s per spectrum) is not part of these timings, and neither is FITS I/O (see
 ``core.fits_map_roundtrip_nside512_9maps``). ``per_sim_numpy_peak_mb`` is the peak of numpy
 allocations during one simulation (tracemalloc); ``peak_rss_mb`` is the whole process.
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.floor import over_floor, sky_plan
 from benchmarks.registry import benchmark
 
 BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
@@ -118,20 +121,24 @@ class SHTClock:
             setattr(sphere, name, original)
 
 
-def _timed(fn, repeats):
-    """Median wall and transform times of ``fn(i)`` over repeats, and the numpy peak (MB)."""
-    walls, shts, peak = [], [], None
+def _timed(fn, repeats, cpu_out=None):
+    """Median wall and transform times of ``fn(i)`` over repeats, and the numpy peak (MB);
+    the median CPU time is appended to ``cpu_out`` if given."""
+    walls, cpus, shts, peak = [], [], [], None
     for i in range(repeats):
         if i == 0:
             tracemalloc.start()
         with SHTClock() as clock:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn(i)
             walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
         shts.append(clock.seconds)
         if i == 0:
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
+    if cpu_out is not None:
+        cpu_out.append(statistics.median(cpus))
     return statistics.median(walls), statistics.median(shts), peak
 
 
@@ -175,15 +182,18 @@ def _register(nside, fields):
             fg_maps = beamed_foreground_maps(model, s.freqs, s.fwhm, s.pol, nside, s.lmax)
             fg_once = time.perf_counter() - start
         del model
-        wall, sht, peak = _timed(lambda i: _simulate_fixed(s, fg_maps, i), _repeats(nside))
-        return {
+        cpu = []
+        wall, sht, peak = _timed(lambda i: _simulate_fixed(s, fg_maps, i), _repeats(nside), cpu)
+        result = {
             "wall_s": wall,
+            "cpu_s": cpu[0],
             "sht_s": sht,
             "wall_over_sht": wall / sht,
             "fg_once_s": fg_once,
             "fg_once_sht_s": clock.seconds,
             "per_sim_numpy_peak_mb": peak,
         }
+        return over_floor(result, sky_plan(nside, s.lmax, s.pol))
 
     @benchmark(f"sims.sky_varying_fg.{tag}")
     def varying() -> dict:
