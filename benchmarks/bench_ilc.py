@@ -27,7 +27,12 @@ NOISE_P_UK_ARCMIN = [240.0, 300.0, 117.6, 70.2, 105.0, 438.6]  # 44-353 GHz
 POLARISED = np.array([True] * 6 + [False] * 2)
 OUTPUT_FWHM_ARCMIN = 20.6
 # CMB-ML presets (DESIGN section 6); nside 64 scaled from the nside 128 one
-ELLPEAKS = {64: [80, 140, 191], 128: [100, 200, 300, 383], 512: [200, 715, 1025]}
+ELLPEAKS = {
+    64: [80, 140, 191],
+    128: [100, 200, 300, 383],
+    512: [200, 715, 1025],
+    1024: [200, 715, 1025, 1536],  # cfg/model/pyilc/cnilc.yaml
+}
 HILC_BIN_SIZE = 50
 
 
@@ -179,7 +184,7 @@ def _run(method: str, nside: int) -> dict:
     return over_floor(result, _plan(method, nside))
 
 
-for _nside in (64, 128, 512):
+for _nside in (64, 128, 512, 1024):
     for _method in ("cnilc", "hilc"):
 
         def _bench(method=_method, nside=_nside) -> dict:

@@ -26,8 +26,12 @@ costs no more than the transforms). ``sims.sky.*`` also times the transforms one
 needs (:func:`benchmarks.floor.sky_plan`, single-threaded, same process): ``floor_cpu_s`` and
 ``cpu_over_floor``, ``wall_over_floor``. The CMB spectra are a fixed analytic stand-in: CAMB
 (2-3 s per spectrum) is not part of these timings, and neither is FITS I/O (see
-``core.fits_map_roundtrip_nside512_9maps``). ``per_sim_numpy_peak_mb`` is the peak of numpy
-allocations during one simulation (tracemalloc); ``peak_rss_mb`` is the whole process.
+``core.fits_map_roundtrip_nside512_9maps``). ``sims.per_sim.*.IQU``: one IQU simulation's sky
+(CMB alm, truth map, nine beamed syntheses plus stored float32 foreground maps) and
+observations (white + 1/f noise per detector) without file I/O, best of two, with its floor
+(:func:`benchmarks.floor.sky_plan` + ``noise_plan``); it needs no foreground model, so it runs
+to nside 1024. ``per_sim_numpy_peak_mb`` is the peak of numpy allocations during one simulation
+(tracemalloc); ``peak_rss_mb`` is the whole process.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.floor import over_floor, sky_plan
+from benchmarks.floor import noise_plan, over_floor, sky_plan
 from benchmarks.registry import benchmark
 
 BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
@@ -266,3 +270,41 @@ class _BaselinePySM3:
 for _nside in (64, 128, 512):
     for _fields in ("I", "IQU"):
         _register(_nside, _fields)
+
+
+def _per_sim(nside: int) -> dict:
+    """One IQU simulation's sky and observation compute, as the stages do it, without I/O."""
+    from cmbml.sims.noise import correlated_noise
+    from cmbml.sims.sky import cmb_truth_map, sky_maps
+
+    s = Setup(nside, "IQU")
+    npix = 12 * nside**2
+    fg_maps = [np.zeros((3 if p else 1, npix), np.float32) for p in s.pol]
+    knees = [(d.ell_knee, d.alpha_knee) for d in s.detectors.values()]
+    sky_cpu, obs_cpu, walls = [], [], []
+    for sim in range(2):
+        rng = np.random.default_rng(sim)
+        start, cpu = time.perf_counter(), time.process_time()
+        alm = s.cmb_alm(rng)
+        cmb_truth_map(alm, nside, s.lmax)
+        maps = sky_maps(alm, s.fwhm, s.pol, nside, s.lmax, fg_maps=fg_maps)
+        sky_cpu.append(time.process_time() - cpu)
+        cpu = time.process_time()
+        for i, m in enumerate(maps):
+            sigma = np.broadcast_to(s.sigma[i], m.shape)
+            m += correlated_noise(sigma, rng, *knees[i])
+        obs_cpu.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - start)
+        del maps
+    result = {
+        "wall_s": min(walls),
+        "cpu_s": min(sky_cpu) + min(obs_cpu),
+        "sky_cpu_s": min(sky_cpu),
+        "obs_cpu_s": min(obs_cpu),
+        "nside": nside,
+    }
+    return over_floor(result, sky_plan(nside, s.lmax, s.pol) + noise_plan(nside, s.pol))
+
+
+for _nside in (64, 128, 256, 512, 1024):
+    benchmark(f"sims.per_sim.nside{_nside}.IQU")(lambda nside=_nside: _per_sim(nside))

@@ -108,5 +108,5 @@ def _noise_mask(nside: int) -> dict:
     }
 
 
-for _nside in (64, 128, 512):
+for _nside in (64, 128, 512, 1024):
     benchmark(f"sims.noise_mask.nside{_nside}")(lambda nside=_nside: _noise_mask(nside))

@@ -163,7 +163,7 @@ def noise_plan(nside, polarised) -> list[Transform]:
     return plan
 
 
-def _time_one(kind, nside, lmax, spin, repeats) -> tuple[float, float]:
+def time_one(kind, nside, lmax, spin, repeats) -> tuple[float, float]:
     """Best (CPU, wall) seconds of one single-threaded ducc0 transform on random input."""
     import ducc0
 
@@ -197,7 +197,7 @@ def time_plan(plan, repeats: int = 3) -> dict:
     cpu = wall = 0.0
     counts = tally(plan)
     for key, n in counts.items():
-        c, w = _time_one(*key, repeats)
+        c, w = time_one(*key, repeats)
         cpu += n * c
         wall += n * w
     return {"floor_cpu_s": cpu, "floor_wall_s": wall, "n_transforms": sum(counts.values())}
