@@ -34,6 +34,11 @@ def test_primary_config_composes_and_resolves(name):
             {"Train": 1000, "Valid": 250, "Test": 200},
         ),
         (["scenario=paper_128", "splits=1-1"], "CMB_ML_128_1-1", {"Test": 1}),
+        (
+            ["scenario=paper_1024", "splits=1450"],
+            "CMB_ML_1024_1450",
+            {"Train": 1000, "Valid": 250, "Test": 200},
+        ),
     ],
 )
 def test_scenarios_and_splits(overrides, dataset, counts):
@@ -51,3 +56,21 @@ def test_datasets_root_from_env_and_command_line(monkeypatch, tmp_path):
     monkeypatch.delenv("CMBML_DATA_ROOT")
     default = compose("config_sims").local_system.datasets_root
     assert default.endswith(os.path.join("data", "datasets"))
+
+
+@pytest.mark.parametrize("method", ["cnilc", "hilc"])
+def test_ilc_presets_at_nside_1024(method):
+    """CNILC and HILC resolve at paper_1024, to the same band limit l = 1535 <= 3 nside - 1."""
+    from omegaconf import OmegaConf
+
+    from cmbml.ilc import needlet_windows
+    from cmbml.ilc.stages.pyilc_predict import ilc_call
+
+    cfg = compose("config_pyilc", ["scenario=paper_1024", f"model/pyilc={method}"])
+    model = OmegaConf.to_container(cfg.model.pyilc, resolve=True)
+    _, kwargs = ilc_call(model, int(cfg.scenario.nside), [100.0] * len(model["detectors"]))
+    if method == "cnilc":
+        lmax = needlet_windows(ellpeaks=kwargs["ellpeaks"]).shape[1] - 1
+    else:
+        lmax = kwargs["lmax"]
+    assert lmax == 1535 <= 3 * 1024 - 1
