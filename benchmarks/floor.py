@@ -48,9 +48,9 @@ class TransformLog:
         from cmbml import sphere
 
         def wrap(kind, original):
-            def logged(arr, nside, lmax, spin, nthreads):
+            def logged(arr, nside, lmax, spin, *args):
                 self.calls.append(Transform(kind, nside, lmax, spin, arr.shape[0]))
-                return original(arr, nside, lmax, spin, nthreads)
+                return original(arr, nside, lmax, spin, *args)
 
             return logged
 
