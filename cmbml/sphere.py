@@ -61,7 +61,7 @@ def _synthesis(
     geom = _geometry(nside)
     out = np.empty(alm.shape[:2] + (12 * nside * nside,), dtype=dtype)
     if out.dtype == np.float32:
-        alm = alm.astype(np.complex64)
+        alm = alm.astype(np.complex64, copy=False)
     for i in range(alm.shape[0]):
         ducc0.sht.synthesis(alm=alm[i], lmax=lmax, spin=spin, nthreads=nthreads, map=out[i], **geom)
     return out
@@ -165,7 +165,8 @@ def alm2map(
     np.ndarray
         Maps ``(..., npix)`` or ``(..., 3, npix)`` of ``dtype``.
     """
-    alms = np.asarray(alms, dtype=np.complex128)
+    single = np.dtype(dtype) == np.float32
+    alms = np.asarray(alms, dtype=np.complex64 if single else np.complex128)
     if alms.shape[-1] != nalm(lmax):
         raise ValueError(f"alm last axis has {alms.shape[-1]} entries, expected {nalm(lmax)}")
     nthreads = n_threads(nthreads)
@@ -238,15 +239,17 @@ def alm2map_spin2(alms: np.ndarray, nside: int, lmax: int, *, nthreads: int = 0)
     return _synthesis(batch, nside, lmax, 2, n_threads(nthreads)).reshape(lead + (2, -1))
 
 
-def almxfl(alm: np.ndarray, fl: np.ndarray) -> np.ndarray:
-    """Multiply alm ``(..., nalm)`` by a filter ``fl`` ``(..., lmax + 1)`` (broadcast over ...)."""
+def almxfl(alm: np.ndarray, fl: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Multiply alm ``(..., nalm)`` by a filter ``fl`` ``(..., lmax + 1)`` (broadcast over ...),
+    into ``out`` if given (e.g. a row of a batch, or complex64 for a single-precision synthesis).
+    """
     alm = np.asarray(alm)
     fl = np.asarray(fl)
     lmax = hp.Alm.getlmax(alm.shape[-1])
     if fl.shape[-1] < lmax + 1:
         raise ValueError(f"filter has {fl.shape[-1]} multipoles, alm need {lmax + 1}")
     ell = _alm_ell(lmax)
-    return alm * fl[..., ell]
+    return np.multiply(alm, fl[..., ell], out=out)
 
 
 @functools.lru_cache(maxsize=16)

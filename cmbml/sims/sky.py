@@ -207,10 +207,13 @@ def detector_maps(
     nfields = np.array([a.shape[0] for a in alms])
     npix = 12 * nside**2
     out: list[np.ndarray | None] = [None] * len(alms)
+    complex_type = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
     for nfield in (3, 1):
         group = np.flatnonzero(nfields == nfield)
         for chunk in _chunks(group, nfield * npix * 8, max_batch_bytes):
-            beamed = np.stack([sphere.almxfl(alms[i], transfer[i, :nfield]) for i in chunk])
+            beamed = np.empty((len(chunk), nfield, alms[chunk[0]].shape[-1]), complex_type)
+            for k, i in enumerate(chunk):
+                sphere.almxfl(alms[i], transfer[i, :nfield], out=beamed[k])
             if nfield == 3:
                 maps = sphere.alm2map(beamed, nside, lmax, pol=True, nthreads=nthreads, dtype=dtype)
             else:
