@@ -34,8 +34,9 @@ def _inputs(nside: int, pol: bool = False):
     from cmbml import sphere
     from cmbml.analysis.postprocess import Resolution, postprocess_map
 
-    table = np.loadtxt(Path(hp.__file__).parent / "data" / "totcls.dat")
+    table = np.loadtxt(Path(hp.__file__).parent / "data" / "totcls.dat")  # l <= 2000
     lmax = 3 * nside - 1
+    table = np.pad(table, ((0, max(0, lmax + 1 - len(table))), (0, 0)), mode="edge")
     ell = np.arange(lmax + 1)
     to_cl = np.zeros(lmax + 1)
     to_cl[2:] = 2 * np.pi / (ell[2:] * (ell[2:] + 1))
