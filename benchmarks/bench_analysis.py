@@ -141,24 +141,8 @@ def _bench_iqu(nside: int) -> dict:
     return result
 
 
-@benchmark("analysis.per_sim.nside128")
-def per_sim_128() -> dict:
-    return _bench(128)
-
-
-@benchmark("analysis.per_sim.nside512")
-def per_sim_512() -> dict:
-    return _bench(512)
-
-
-@benchmark("analysis.per_sim.nside64")
-def per_sim_64() -> dict:
-    return _bench(64)
-
-
-@benchmark("analysis.per_sim.nside1024")
-def per_sim_1024() -> dict:
-    return _bench(1024)
+for _nside in (64, 128, 512, 1024):
+    benchmark(f"analysis.per_sim.nside{_nside}")(lambda nside=_nside: _bench(nside))
 
 
 @benchmark("analysis.per_sim_iqu.nside128")

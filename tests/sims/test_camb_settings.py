@@ -10,15 +10,7 @@ import numpy as np
 import pytest
 
 from cmbml.sims.cmb import camb_accuracy, lensed_cls
-
-PLANCK = {
-    "cosmomc_theta": 0.0104092,
-    "ombh2": 0.02237,
-    "omch2": 0.12,
-    "tau": 0.0544,
-    "As": 2.1e-9,
-    "ns": 0.9649,
-}
+from tests.sims.fiducial import PLANCK_CAMB
 
 
 @pytest.mark.slow
@@ -26,8 +18,8 @@ def test_polarization_preset_within_0p1_percent_of_default_tolerance():
     lmax = 1536
     preset = camb_accuracy("polarization")
     assert preset.pop("IntTolBoost") == 0.7
-    _, reference = lensed_cls(PLANCK, lmax, accuracy=preset, threads=1)
-    _, fast = lensed_cls(PLANCK, lmax, accuracy="polarization", threads=1)
+    _, reference = lensed_cls(PLANCK_CAMB, lmax, accuracy=preset, threads=1)
+    _, fast = lensed_cls(PLANCK_CAMB, lmax, accuracy="polarization", threads=1)
     ell = slice(2, lmax + 1)
     for k in range(3):
         assert np.max(np.abs(fast[k, ell] / reference[k, ell] - 1)) < 1e-3
