@@ -31,7 +31,7 @@ ELLPEAKS = {
     64: [80, 140, 191],
     128: [100, 200, 300, 383],
     512: [200, 715, 1025],
-    1024: [200, 715, 1025, 1536],  # cfg/model/pyilc/cnilc.yaml
+    1024: [200, 715, 1025],  # cfg/model/pyilc/cnilc.yaml
 }
 HILC_BIN_SIZE = 50
 

@@ -60,17 +60,25 @@ def test_datasets_root_from_env_and_command_line(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("method", ["cnilc", "hilc"])
 def test_ilc_presets_at_nside_1024(method):
-    """CNILC and HILC resolve at paper_1024, to the same band limit l = 1535 <= 3 nside - 1."""
+    """CNILC and HILC resolve at paper_1024, and every needlet scale or multipole bin has a
+    channel whose beam passes the beam criterion (the check the ILC makes before any work)."""
     from omegaconf import OmegaConf
 
-    from cmbml.ilc import needlet_windows
+    from cmbml.ilc import harmonic_bin_edges, needlet_windows
     from cmbml.ilc.stages.pyilc_predict import ilc_call
+    from cmbml.ilc.windows import channels_in_use, tophat_windows
+    from cmbml.sims.instrument import load_detectors
 
     cfg = compose("config_pyilc", ["scenario=paper_1024", f"model/pyilc={method}"])
     model = OmegaConf.to_container(cfg.model.pyilc, resolve=True)
-    _, kwargs = ilc_call(model, int(cfg.scenario.nside), [100.0] * len(model["detectors"]))
+    nside = int(cfg.scenario.nside)
+    _, kwargs = ilc_call(model, nside, [100.0] * len(model["detectors"]))
     if method == "cnilc":
-        lmax = needlet_windows(ellpeaks=kwargs["ellpeaks"]).shape[1] - 1
+        windows = needlet_windows(ellpeaks=kwargs["ellpeaks"])
     else:
-        lmax = kwargs["lmax"]
-    assert lmax == 1535 <= 3 * 1024 - 1
+        windows = tophat_windows(harmonic_bin_edges(kwargs["bin_size"], kwargs["lmax"]))
+    assert windows.shape[1] - 1 <= 3 * nside - 1
+    detectors = load_detectors(bands=model["detectors"])
+    beams = [d.fwhm_arcmin for d in detectors.values()]
+    use = channels_in_use(windows, beams, kwargs["beam_criterion"])
+    assert use.any(axis=1).all()
