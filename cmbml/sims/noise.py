@@ -194,7 +194,9 @@ def white_noise(sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         Source of randomness.
     """
     sigma = np.asarray(sigma, dtype=np.float64)
-    return sigma * rng.standard_normal(sigma.shape)
+    noise = rng.standard_normal(sigma.shape)
+    noise *= sigma
+    return noise
 
 
 def one_over_f_shape(lmax: int, ell_knee: float, alpha: float) -> np.ndarray:
