@@ -22,10 +22,16 @@ tSZ, kSZ, radio and infrared sources):
 
 ``sht_s`` is the time spent inside the spherical-harmonic transforms (:mod:`cmbml.sphere`,
 ducc0) during the same runs, and ``wall_over_sht`` the ratio (target <= 2: everything else
-costs no more than the transforms). The CMB spectra are a fixed analytic stand-in: CAMB
+costs no more than the transforms). ``sims.sky.*`` also times the transforms one simulation
+needs (:func:`benchmarks.floor.sky_plan`, single-threaded, same process): ``floor_cpu_s`` and
+``cpu_over_floor``, ``wall_over_floor``. The CMB spectra are a fixed analytic stand-in: CAMB
 (2-3 s per spectrum) is not part of these timings, and neither is FITS I/O (see
-``core.fits_map_roundtrip_nside512_9maps``). ``per_sim_numpy_peak_mb`` is the peak of numpy
-allocations during one simulation (tracemalloc); ``peak_rss_mb`` is the whole process.
+``core.fits_map_roundtrip_nside512_9maps``). ``sims.per_sim.*.IQU``: one IQU simulation's sky
+(CMB alm, truth map, nine beamed syntheses plus stored float32 foreground maps) and
+observations (white + 1/f noise per detector) without file I/O, best of two, with its floor
+(:func:`benchmarks.floor.sky_plan` + ``noise_plan``); it needs no foreground model, so it runs
+to nside 1024. ``per_sim_numpy_peak_mb`` is the peak of numpy allocations during one simulation
+(tracemalloc); ``peak_rss_mb`` is the whole process.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.floor import noise_plan, over_floor, sky_plan
 from benchmarks.registry import benchmark
 
 BANDS = [30, 44, 70, 100, 143, 217, 353, 545, 857]
@@ -118,20 +125,24 @@ class SHTClock:
             setattr(sphere, name, original)
 
 
-def _timed(fn, repeats):
-    """Median wall and transform times of ``fn(i)`` over repeats, and the numpy peak (MB)."""
-    walls, shts, peak = [], [], None
+def _timed(fn, repeats, cpu_out=None):
+    """Median wall and transform times of ``fn(i)`` over repeats, and the numpy peak (MB);
+    the median CPU time is appended to ``cpu_out`` if given."""
+    walls, cpus, shts, peak = [], [], [], None
     for i in range(repeats):
         if i == 0:
             tracemalloc.start()
         with SHTClock() as clock:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn(i)
             walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
         shts.append(clock.seconds)
         if i == 0:
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
+    if cpu_out is not None:
+        cpu_out.append(statistics.median(cpus))
     return statistics.median(walls), statistics.median(shts), peak
 
 
@@ -175,15 +186,18 @@ def _register(nside, fields):
             fg_maps = beamed_foreground_maps(model, s.freqs, s.fwhm, s.pol, nside, s.lmax)
             fg_once = time.perf_counter() - start
         del model
-        wall, sht, peak = _timed(lambda i: _simulate_fixed(s, fg_maps, i), _repeats(nside))
-        return {
+        cpu = []
+        wall, sht, peak = _timed(lambda i: _simulate_fixed(s, fg_maps, i), _repeats(nside), cpu)
+        result = {
             "wall_s": wall,
+            "cpu_s": cpu[0],
             "sht_s": sht,
             "wall_over_sht": wall / sht,
             "fg_once_s": fg_once,
             "fg_once_sht_s": clock.seconds,
             "per_sim_numpy_peak_mb": peak,
         }
+        return over_floor(result, sky_plan(nside, s.lmax, s.pol))
 
     @benchmark(f"sims.sky_varying_fg.{tag}")
     def varying() -> dict:
@@ -256,3 +270,41 @@ class _BaselinePySM3:
 for _nside in (64, 128, 512):
     for _fields in ("I", "IQU"):
         _register(_nside, _fields)
+
+
+def _per_sim(nside: int) -> dict:
+    """One IQU simulation's sky and observation compute, as the stages do it, without I/O."""
+    from cmbml.sims.noise import correlated_noise
+    from cmbml.sims.sky import cmb_truth_map, sky_maps
+
+    s = Setup(nside, "IQU")
+    npix = 12 * nside**2
+    fg_maps = [np.zeros((3 if p else 1, npix), np.float32) for p in s.pol]
+    knees = [(d.ell_knee, d.alpha_knee) for d in s.detectors.values()]
+    sky_cpu, obs_cpu, walls = [], [], []
+    for sim in range(2):
+        rng = np.random.default_rng(sim)
+        start, cpu = time.perf_counter(), time.process_time()
+        alm = s.cmb_alm(rng)
+        cmb_truth_map(alm, nside, s.lmax)
+        maps = sky_maps(alm, s.fwhm, s.pol, nside, s.lmax, fg_maps=fg_maps)
+        sky_cpu.append(time.process_time() - cpu)
+        cpu = time.process_time()
+        for i, m in enumerate(maps):
+            sigma = np.broadcast_to(s.sigma[i], m.shape)
+            m += correlated_noise(sigma, rng, *knees[i])
+        obs_cpu.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - start)
+        del maps
+    result = {
+        "wall_s": min(walls),
+        "cpu_s": min(sky_cpu) + min(obs_cpu),
+        "sky_cpu_s": min(sky_cpu),
+        "obs_cpu_s": min(obs_cpu),
+        "nside": nside,
+    }
+    return over_floor(result, sky_plan(nside, s.lmax, s.pol) + noise_plan(nside, s.pol))
+
+
+for _nside in (64, 128, 256, 512, 1024):
+    benchmark(f"sims.per_sim.nside{_nside}.IQU")(lambda nside=_nside: _per_sim(nside))

@@ -12,7 +12,8 @@ call (CAMB's once-per-process set-up, ~0.6 s, is paid once per worker, not per s
 
 ``sims.noise_mask.nside{N}``: sigma maps with the scan-depth pattern for the nine detectors, one
 white + 1/f noise realisation each (every band's knee), and the foreground mask with its C1
-apodisation.
+apodisation; ``noise_cpu_over_floor`` is the noise's CPU time over that of its 1/f syntheses
+(:func:`benchmarks.floor.noise_plan`, timed alone in the same process).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 
 import numpy as np
 
+from benchmarks.floor import noise_plan, over_floor
 from benchmarks.registry import benchmark
 
 PLANCK = {
@@ -82,17 +84,29 @@ def _noise_mask(nside: int) -> dict:
     dets = load_detectors()
     _, b = hp.pix2ang(nside, np.arange(12 * nside**2), lonlat=True)
     fg = np.exp(-np.abs(b) / 10.0) + 0.01
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     weights = scan_depth_weights(nside)
     rng = np.random.default_rng(0)
     for det in dets.values():
         sigma = sigma_maps(det.noise_levels("IQU"), nside, weights)
         correlated_noise(sigma, rng, det.ell_knee, det.alpha_knee, nthreads=1)
-    t_noise = time.perf_counter() - t0
+    t_noise, cpu_noise = time.perf_counter() - t0, time.process_time() - cpu0
     mask = foreground_mask(fg, 0.78, 180.0)
     apodize_c1(mask, 3.0)
-    return {"wall_s": time.perf_counter() - t0, "noise_s": t_noise, "nside": nside}
+    noise = {"cpu_s": cpu_noise, "wall_s": t_noise}
+    polarised = [len(d.noise_levels("IQU")) == 3 for d in dets.values()]
+    floor = over_floor(noise, noise_plan(nside, polarised))
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - cpu0,
+        "noise_s": t_noise,
+        "noise_cpu_s": cpu_noise,
+        "noise_floor_cpu_s": floor["floor_cpu_s"],
+        "noise_cpu_over_floor": floor["cpu_over_floor"],
+        "noise_wall_over_floor": floor["wall_over_floor"],
+        "nside": nside,
+    }
 
 
-for _nside in (64, 128, 512):
+for _nside in (64, 128, 512, 1024):
     benchmark(f"sims.noise_mask.nside{_nside}")(lambda nside=_nside: _noise_mask(nside))

@@ -1,9 +1,14 @@
 """Run cmbml's benchmarks and write their speeds and peak memory as JSON.
 
-Usage: ``python benchmarks/run.py --out results.json [--only SUBSTRING ...] [--list]``
+Usage: ``python benchmarks/run.py --out results.json [--only SUBSTRING ...] [--list]
+[--threads N]``
 
 Each benchmark runs in a fresh subprocess, so its peak resident memory (``peak_rss_mb``) is its
 own. Benchmarks live in ``benchmarks/bench_*.py`` and register with ``@benchmark("name")``.
+The subprocess runs with ``--threads`` threads (default 1: OpenMP, BLAS, PyTorch and the
+transforms, ``CMBML_NTHREADS``), so that ``cpu_s`` is the single-threaded cost; every result
+records the process CPU time (``process_cpu_s``) and the machine's load average before and
+after it (``load_before``, ``load_after``), which says how far its wall times can be trusted.
 """
 
 from __future__ import annotations
@@ -36,14 +41,23 @@ def run_one(name: str) -> dict:
     import resource
 
     load_all()
-    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
     result = dict(BENCHMARKS[name]() or {})
     result.setdefault("wall_s", time.perf_counter() - start)
+    result["process_cpu_s"] = time.process_time() - cpu
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["load_before"], result["load_after"] = load, os.getloadavg()[0]
     return result
 
 
-def run_isolated(name: str, timeout: float) -> dict:
+def thread_env(threads: int) -> dict:
+    """Environment limiting every thread pool of a benchmark process to ``threads``."""
+    names = ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"]
+    return {**{n: str(threads) for n in names}, "CMBML_NTHREADS": str(threads)}
+
+
+def run_isolated(name: str, timeout: float, threads: int = 1) -> dict:
     """Run one benchmark in a subprocess; failures are reported, not raised."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name]
     try:
@@ -52,7 +66,7 @@ def run_isolated(name: str, timeout: float) -> dict:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+            env={**os.environ, **thread_env(threads), "PYTHONPATH": str(HERE.parent)},
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
@@ -67,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="run names containing these")
     parser.add_argument("--list", action="store_true", help="list benchmark names and exit")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per benchmark")
+    parser.add_argument("--threads", type=int, default=1, help="threads per benchmark")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -82,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = run_isolated(name, args.timeout)
+        results[name] = run_isolated(name, args.timeout, args.threads)
         print(f"  {json.dumps(results[name])}", file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")

@@ -53,10 +53,15 @@ def _as_batch(arr: np.ndarray, n_last_dims: int) -> tuple[np.ndarray, tuple]:
     return arr.reshape((-1,) + arr.shape[arr.ndim - n_last_dims :]), lead
 
 
-def _synthesis(alm: np.ndarray, nside: int, lmax: int, spin: int, nthreads: int) -> np.ndarray:
-    """alm (ntrans, ncomp, nalm) -> maps (ntrans, ncomp, npix)."""
+def _synthesis(
+    alm: np.ndarray, nside: int, lmax: int, spin: int, nthreads: int, dtype=np.float64
+) -> np.ndarray:
+    """alm (ntrans, ncomp, nalm) -> maps (ntrans, ncomp, npix) of ``dtype`` (float32: the
+    transform runs in single precision)."""
     geom = _geometry(nside)
-    out = np.empty(alm.shape[:2] + (12 * nside * nside,), dtype=np.float64)
+    out = np.empty(alm.shape[:2] + (12 * nside * nside,), dtype=dtype)
+    if out.dtype == np.float32:
+        alm = alm.astype(np.complex64, copy=False)
     for i in range(alm.shape[0]):
         ducc0.sht.synthesis(alm=alm[i], lmax=lmax, spin=spin, nthreads=nthreads, map=out[i], **geom)
     return out
@@ -129,7 +134,13 @@ def _map2alm_spin(maps, nside, lmax, spin, niter, nthreads):
 
 
 def alm2map(
-    alms: np.ndarray, nside: int, lmax: int, *, pol: bool = False, nthreads: int = 0
+    alms: np.ndarray,
+    nside: int,
+    lmax: int,
+    *,
+    pol: bool = False,
+    nthreads: int = 0,
+    dtype=np.float64,
 ) -> np.ndarray:
     """Spherical-harmonic synthesis onto HEALPix RING maps.
 
@@ -145,13 +156,17 @@ def alm2map(
         Synthesise (I, Q, U) from (T, E, B).
     nthreads : int
         Threads (0: see :func:`n_threads`).
+    dtype : {np.float64, np.float32}
+        Output type; float32 synthesises in single precision (~1.3x faster, maps within
+        ~5e-8 of their RMS: for maps that are stored as float32).
 
     Returns
     -------
     np.ndarray
-        float64 maps ``(..., npix)`` or ``(..., 3, npix)``.
+        Maps ``(..., npix)`` or ``(..., 3, npix)`` of ``dtype``.
     """
-    alms = np.asarray(alms, dtype=np.complex128)
+    single = np.dtype(dtype) == np.float32
+    alms = np.asarray(alms, dtype=np.complex64 if single else np.complex128)
     if alms.shape[-1] != nalm(lmax):
         raise ValueError(f"alm last axis has {alms.shape[-1]} entries, expected {nalm(lmax)}")
     nthreads = n_threads(nthreads)
@@ -159,12 +174,12 @@ def alm2map(
         if alms.ndim < 2 or alms.shape[-2] != 3:
             raise ValueError(f"pol=True needs (..., 3, nalm) alm, got shape {alms.shape}")
         batch, lead = _as_batch(alms, 2)
-        out = np.empty(batch.shape[:2] + (12 * nside * nside,))
-        out[:, :1] = _synthesis(batch[:, :1], nside, lmax, 0, nthreads)
-        out[:, 1:] = _synthesis(batch[:, 1:], nside, lmax, 2, nthreads)
+        out = np.empty(batch.shape[:2] + (12 * nside * nside,), dtype=dtype)
+        out[:, :1] = _synthesis(batch[:, :1], nside, lmax, 0, nthreads, dtype)
+        out[:, 1:] = _synthesis(batch[:, 1:], nside, lmax, 2, nthreads, dtype)
         return out.reshape(lead + (3, -1))
     batch, lead = _as_batch(alms, 1)
-    return _synthesis(batch[:, None], nside, lmax, 0, nthreads).reshape(lead + (-1,))
+    return _synthesis(batch[:, None], nside, lmax, 0, nthreads, dtype).reshape(lead + (-1,))
 
 
 def map2alm_spin2(maps: np.ndarray, lmax: int, *, niter: int = 0, nthreads: int = 0) -> np.ndarray:
@@ -224,15 +239,17 @@ def alm2map_spin2(alms: np.ndarray, nside: int, lmax: int, *, nthreads: int = 0)
     return _synthesis(batch, nside, lmax, 2, n_threads(nthreads)).reshape(lead + (2, -1))
 
 
-def almxfl(alm: np.ndarray, fl: np.ndarray) -> np.ndarray:
-    """Multiply alm ``(..., nalm)`` by a filter ``fl`` ``(..., lmax + 1)`` (broadcast over ...)."""
+def almxfl(alm: np.ndarray, fl: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Multiply alm ``(..., nalm)`` by a filter ``fl`` ``(..., lmax + 1)`` (broadcast over ...),
+    into ``out`` if given (e.g. a row of a batch, or complex64 for a single-precision synthesis).
+    """
     alm = np.asarray(alm)
     fl = np.asarray(fl)
     lmax = hp.Alm.getlmax(alm.shape[-1])
     if fl.shape[-1] < lmax + 1:
         raise ValueError(f"filter has {fl.shape[-1]} multipoles, alm need {lmax + 1}")
     ell = _alm_ell(lmax)
-    return alm * fl[..., ell]
+    return np.multiply(alm, fl[..., ell], out=out)
 
 
 @functools.lru_cache(maxsize=16)

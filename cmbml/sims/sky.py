@@ -175,6 +175,7 @@ def detector_maps(
     *,
     nthreads: int = 0,
     max_batch_bytes: int = DEFAULT_BATCH_BYTES,
+    dtype=np.float64,
 ) -> list[np.ndarray]:
     """Beam, pixel-window and synthesise per-detector alm at ``nside``.
 
@@ -192,11 +193,13 @@ def detector_maps(
         Threads of the transforms (0: all).
     max_batch_bytes : int
         Memory bound for one batch of output maps.
+    dtype : {np.float64, np.float32}
+        Type of the maps (float32: single-precision synthesis, :func:`cmbml.sphere.alm2map`).
 
     Returns
     -------
     list[np.ndarray]
-        Per detector ``(3, npix)`` I, Q, U or ``(1, npix)`` I float64 maps, uK_CMB.
+        Per detector ``(3, npix)`` I, Q, U or ``(1, npix)`` I maps of ``dtype``, uK_CMB.
     """
     if len(alms) != len(fwhm_arcmin):
         raise ValueError(f"{len(alms)} alm sets but {len(fwhm_arcmin)} beams")
@@ -204,14 +207,18 @@ def detector_maps(
     nfields = np.array([a.shape[0] for a in alms])
     npix = 12 * nside**2
     out: list[np.ndarray | None] = [None] * len(alms)
+    complex_type = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
     for nfield in (3, 1):
         group = np.flatnonzero(nfields == nfield)
         for chunk in _chunks(group, nfield * npix * 8, max_batch_bytes):
-            beamed = np.stack([sphere.almxfl(alms[i], transfer[i, :nfield]) for i in chunk])
+            beamed = np.empty((len(chunk), nfield, alms[chunk[0]].shape[-1]), complex_type)
+            for k, i in enumerate(chunk):
+                sphere.almxfl(alms[i], transfer[i, :nfield], out=beamed[k])
             if nfield == 3:
-                maps = sphere.alm2map(beamed, nside, lmax, pol=True, nthreads=nthreads)
+                maps = sphere.alm2map(beamed, nside, lmax, pol=True, nthreads=nthreads, dtype=dtype)
             else:
-                maps = sphere.alm2map(beamed[:, 0], nside, lmax, nthreads=nthreads)[:, None]
+                maps = sphere.alm2map(beamed[:, 0], nside, lmax, nthreads=nthreads, dtype=dtype)
+                maps = maps[:, None]
             for k, i in enumerate(chunk):
                 out[i] = maps[k]
     return out
@@ -227,7 +234,9 @@ def _cmb_fields(cmb_alm: np.ndarray, lmax: int) -> np.ndarray:
     return cmb
 
 
-def cmb_truth_map(cmb_alm: np.ndarray, nside: int, lmax: int, *, nthreads: int = 0) -> np.ndarray:
+def cmb_truth_map(
+    cmb_alm: np.ndarray, nside: int, lmax: int, *, nthreads: int = 0, dtype=np.float64
+) -> np.ndarray:
     """Unbeamed, band-limited CMB map at ``nside`` (no beam, no pixel window).
 
     Parameters
@@ -236,6 +245,8 @@ def cmb_truth_map(cmb_alm: np.ndarray, nside: int, lmax: int, *, nthreads: int =
         complex ``(nalm,)`` T or ``(3, nalm)`` T, E, B alm, uK_CMB.
     nside, lmax : int
         Output resolution and band limit.
+    dtype : {np.float64, np.float32}
+        Type of the map (float32: single-precision synthesis).
 
     Returns
     -------
@@ -244,8 +255,8 @@ def cmb_truth_map(cmb_alm: np.ndarray, nside: int, lmax: int, *, nthreads: int =
     """
     cmb = _cmb_fields(cmb_alm, lmax)
     if cmb.shape[0] == 3:
-        return sphere.alm2map(cmb, nside, lmax, pol=True, nthreads=nthreads)
-    return sphere.alm2map(cmb[0], nside, lmax, nthreads=nthreads)[None]
+        return sphere.alm2map(cmb, nside, lmax, pol=True, nthreads=nthreads, dtype=dtype)
+    return sphere.alm2map(cmb[0], nside, lmax, nthreads=nthreads, dtype=dtype)[None]
 
 
 def sky_maps(
@@ -259,6 +270,7 @@ def sky_maps(
     fg_maps: Sequence[np.ndarray] | None = None,
     nthreads: int = 0,
     max_batch_bytes: int = DEFAULT_BATCH_BYTES,
+    dtype=np.float64,
 ) -> list[np.ndarray]:
     """Noiseless beamed sky per detector: CMB plus foregrounds, uK_CMB.
 
@@ -275,11 +287,13 @@ def sky_maps(
     fg_maps : Sequence[np.ndarray], optional
         Beamed foreground maps per detector at ``nside`` (:func:`beamed_foreground_maps`),
         added after synthesis. At most one of ``fg_alms`` and ``fg_maps``.
+    dtype : {np.float64, np.float32}
+        Type of the maps (float32: single-precision synthesis, for maps stored as float32).
 
     Returns
     -------
     list[np.ndarray]
-        Per detector ``(3, npix)`` or ``(1, npix)`` float64, uK_CMB.
+        Per detector ``(3, npix)`` or ``(1, npix)`` of ``dtype``, uK_CMB.
     """
     if fg_alms is not None and fg_maps is not None:
         raise ValueError("give foregrounds either as alms or as beamed maps, not both")
@@ -298,7 +312,13 @@ def sky_maps(
             alm = alm + fg_alms[i]
         alms.append(alm)
     maps = detector_maps(
-        alms, fwhm_arcmin, nside, lmax, nthreads=nthreads, max_batch_bytes=max_batch_bytes
+        alms,
+        fwhm_arcmin,
+        nside,
+        lmax,
+        nthreads=nthreads,
+        max_batch_bytes=max_batch_bytes,
+        dtype=dtype,
     )
     if fg_maps is not None:
         for i, m in enumerate(maps):

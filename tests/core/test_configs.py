@@ -34,6 +34,11 @@ def test_primary_config_composes_and_resolves(name):
             {"Train": 1000, "Valid": 250, "Test": 200},
         ),
         (["scenario=paper_128", "splits=1-1"], "CMB_ML_128_1-1", {"Test": 1}),
+        (
+            ["scenario=paper_1024", "splits=1450"],
+            "CMB_ML_1024_1450",
+            {"Train": 1000, "Valid": 250, "Test": 200},
+        ),
     ],
 )
 def test_scenarios_and_splits(overrides, dataset, counts):
@@ -51,3 +56,29 @@ def test_datasets_root_from_env_and_command_line(monkeypatch, tmp_path):
     monkeypatch.delenv("CMBML_DATA_ROOT")
     default = compose("config_sims").local_system.datasets_root
     assert default.endswith(os.path.join("data", "datasets"))
+
+
+@pytest.mark.parametrize("method", ["cnilc", "hilc"])
+def test_ilc_presets_at_nside_1024(method):
+    """CNILC and HILC resolve at paper_1024, and every needlet scale or multipole bin has a
+    channel whose beam passes the beam criterion (the check the ILC makes before any work)."""
+    from omegaconf import OmegaConf
+
+    from cmbml.ilc import harmonic_bin_edges, needlet_windows
+    from cmbml.ilc.stages.pyilc_predict import ilc_call
+    from cmbml.ilc.windows import channels_in_use, tophat_windows
+    from cmbml.sims.instrument import load_detectors
+
+    cfg = compose("config_pyilc", ["scenario=paper_1024", f"model/pyilc={method}"])
+    model = OmegaConf.to_container(cfg.model.pyilc, resolve=True)
+    nside = int(cfg.scenario.nside)
+    _, kwargs = ilc_call(model, nside, [100.0] * len(model["detectors"]))
+    if method == "cnilc":
+        windows = needlet_windows(ellpeaks=kwargs["ellpeaks"])
+    else:
+        windows = tophat_windows(harmonic_bin_edges(kwargs["bin_size"], kwargs["lmax"]))
+    assert windows.shape[1] - 1 <= 3 * nside - 1
+    detectors = load_detectors(bands=model["detectors"])
+    beams = [d.fwhm_arcmin for d in detectors.values()]
+    use = channels_in_use(windows, beams, kwargs["beam_criterion"])
+    assert use.any(axis=1).all()

@@ -55,7 +55,8 @@ class MakeObservations(Stage):
                 noise = correlated_noise(sigma, rng, *knees[band])
             else:
                 noise = white_noise(sigma, rng)
-            self.write("obs_map", sky + noise, split=split, sim=sim, freq=band)
+            noise += sky
+            self.write("obs_map", noise, split=split, sim=sim, freq=band)
 
     def _knees(self, corr) -> dict[int, tuple[float, float]]:
         """Band -> (l_knee, alpha) of the 1/f noise: the detector table's or the config's."""

@@ -80,9 +80,12 @@ class MakeSky(Stage):
             if cls.shape[-1] < lmax + 1:
                 raise ValueError(f"{source} reaches l = {cls.shape[-1] - 1}, the sky needs {lmax}")
             alm = gaussian_cmb_alm(cls, lmax, self.rng(split, sim, "cmb"), pol=any_pol)
-        self.write("cmb_map", _squeeze(cmb_truth_map(alm, nside, lmax)), split=split, sim=sim)
+        # the maps are stored as float32: synthesised in single precision (within 1e-7)
+        truth = cmb_truth_map(alm, nside, lmax, dtype=np.float32)
+        self.write("cmb_map", _squeeze(truth), split=split, sim=sim)
+        del truth
         fg = self._foregrounds(split, sim, freqs, fwhm, pol, batch)
-        maps = sky_maps(alm, fwhm, pol, nside, lmax, max_batch_bytes=batch, **fg)
+        maps = sky_maps(alm, fwhm, pol, nside, lmax, max_batch_bytes=batch, dtype=np.float32, **fg)
         for band, m in zip(detectors, maps, strict=True):
             self.write("sky_map", _squeeze(m), split=split, sim=sim, freq=band)
 
