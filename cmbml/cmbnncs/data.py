@@ -1,4 +1,4 @@
-"""PyTorch data access for CMBNNCS: plane datasets, loaders, device selection."""
+"""PyTorch data access for CMBNNCS: plane datasets (loaders and devices: :mod:`cmbml.nn.data`)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
-__all__ = ["PlaneDataset", "make_loader", "select_device"]
+__all__ = ["PlaneDataset"]
 
 logger = logging.getLogger(__name__)
-
-
-def select_device(device: str | torch.device | None = None) -> torch.device:
-    """Resolve a torch device; ``None`` or ``"auto"`` picks cuda, then mps, then cpu.
-
-    Parameters
-    ----------
-    device : str, torch.device or None
-        Explicit device (``"cpu"``, ``"cuda:0"``...) or ``None``/``"auto"``.
-
-    Returns
-    -------
-    torch.device
-    """
-    if device is not None and str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _load_plane(path: Path, what: str) -> np.ndarray:
@@ -107,40 +86,3 @@ class PlaneDataset(Dataset):
             )
         y = torch.from_numpy(np.array(target, dtype=np.float32))
         return x, y
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    sampler: Sampler | None = None,
-    num_workers: int = 0,
-    device: torch.device | None = None,
-) -> DataLoader:
-    """DataLoader with the project's settings.
-
-    Parameters
-    ----------
-    dataset : torch.utils.data.Dataset
-    batch_size : int
-        Items per batch in this process.
-    sampler : torch.utils.data.Sampler, optional
-        Order of the items (e.g. a ``DistributedSampler``); default: dataset order.
-    num_workers : int, optional
-        Loader worker processes (0: load in the main process).
-    device : torch.device, optional
-        Target device; memory is pinned when it is CUDA.
-
-    Returns
-    -------
-    torch.utils.data.DataLoader
-    """
-    pin = device is not None and torch.device(device).type == "cuda"
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        pin_memory=pin,
-        persistent_workers=False,
-    )
