@@ -1,0 +1,35 @@
+"""Stage patchnn_preprocess: HEALPix maps -> scaled PatchNN patches, one file per simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cmbml.nn.preprocess_stage import NetworkPreprocess
+from cmbml.patchnn.patches import sphere_to_patches
+from cmbml.patchnn.stages._common import PatchnnStage
+
+
+class PatchnnPreprocess(PatchnnStage, NetworkPreprocess):
+    """Cut the observed and CMB maps of each Stokes field into scaled patches (all splits;
+    :class:`~cmbml.nn.preprocess_stage.NetworkPreprocess`).
+
+    Config: ``model.patchnn.nside_patch`` (patch side, pixels). Writes, per field,
+    ``patchnn_obs_patches`` / ``_pol`` (float32 ``(n_patches, n_detectors, p, p)``) and
+    ``patchnn_cmb_patches`` / ``_pol`` (float32 ``(n_patches, 1, p, p)``).
+    """
+
+    name = "patchnn_preprocess"
+    inputs = ("patchnn_scale", "patchnn_scale_pol", "obs_map", "cmb_map")
+    outputs = (
+        "patchnn_obs_patches",
+        "patchnn_obs_patches_pol",
+        "patchnn_cmb_patches",
+        "patchnn_cmb_patches_pol",
+    )
+    config_keys = ("scenario.nside", "model.patchnn.detectors", "model.patchnn.nside_patch")
+    obs_entry = "patchnn_obs_patches"
+    cmb_entry = "patchnn_cmb_patches"
+
+    def arrange(self, maps: np.ndarray) -> np.ndarray:
+        """Patches ``(n_patches, n, p, p)`` of RING maps ``(n, npix)``."""
+        return sphere_to_patches(maps, int(self.model.nside_patch))
