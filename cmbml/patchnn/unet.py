@@ -40,7 +40,8 @@ class PatchUNet(nn.Module):
     depth : int, optional
         Levels down (CMB-ML: 3).
     dropout : float, optional
-        Dropout probability before the output convolution (0: none, CMB-ML's network);
+        Dropout probability of each feature before the output convolution (0: none, CMB-ML's
+        network);
         :func:`cmbml.nn.uncertainty.mc_predict` keeps it active to sample predictions.
     """
 
@@ -69,7 +70,7 @@ class PatchUNet(nn.Module):
             nn.ConvTranspose2d(c, c // 2, 2, stride=2) for c in reversed(widths[1:])
         )
         self.up_conv = nn.ModuleList(_double_conv(c, c // 2) for c in reversed(widths[1:]))
-        self.dropout = nn.Dropout2d(float(dropout)) if dropout > 0 else nn.Identity()
+        self.dropout = nn.Dropout(float(dropout)) if dropout > 0 else nn.Identity()
         self.out = nn.Conv2d(widths[0], int(out_channels), 1)
 
     def check_input_size(self, side: int) -> None:

@@ -8,6 +8,7 @@ from cmbml.analysis.fields import scored_fields
 from cmbml.analysis.metrics import field_metrics
 from cmbml.analysis.stages.base import AnalysisStage
 from cmbml.analysis.tables import epoch_label
+from cmbml.analysis.uncertainty import uncertainty_metrics
 
 __all__ = ["AnalysisPixelMetrics"]
 
@@ -23,12 +24,28 @@ class AnalysisPixelMetrics(AnalysisStage):
     ``analysis_prediction_pp`` and ``analysis_mask``; writes ``analysis_pixel_metrics`` (split,
     sim): a CSV with one row per epoch (columns ``sim``, ``epoch``, then one per metric), or,
     when Q, U are scored, one row per epoch and field with a ``field`` column after ``epoch``.
+
+    A method entry with ``sigma`` (the catalog entry of its per-pixel standard deviation, e.g.
+    ``cmb_map_sigma``) is also scored on its uncertainty
+    (:func:`cmbml.analysis.uncertainty.uncertainty_metrics`: columns ``coverage_1sigma``,
+    ``z_std`` per field), at the prediction's own resolution: the truth ``cmb_map`` against the
+    prediction as written, on the kept pixels of ``analysis_mask``.
     """
 
     name = "analysis_pixel_metrics"
     fixed_inputs = ("analysis_truth_pp", "analysis_prediction_pp", "analysis_mask")
     outputs = ("analysis_pixel_metrics",)
     analysis_keys = ("pixel_metrics", "pol_amplitude")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The post-processed maps and mask, plus the raw truth, prediction and sigma when the
+        method has a ``sigma`` entry."""
+        sigma = self.method.get("sigma")
+        return (
+            *self.fixed_inputs,
+            *(("cmb_map", self.method["prediction"], sigma) if sigma else ()),
+        )
 
     def process_sim(self, split: str, sim: int) -> None:
         """Write the metrics table of (split, sim)."""
@@ -43,9 +60,19 @@ class AnalysisPixelMetrics(AnalysisStage):
             fields = scored_fields(truth_names, pred_names)
             n = len(fields)
             values = field_metrics(truth[:n], pred[:n], good, fields, names, amplitude=amplitude)
+            if self.method.get("sigma"):
+                self._score_sigma(values, good, fields, where)
             for field, metrics in values.items():
                 rows.append({"sim": sim, "epoch": epoch_label(epoch), "field": field, **metrics})
         table = pd.DataFrame(rows)
         if set(table["field"]) == {"I"}:
             table = table.drop(columns="field")
         self.write("analysis_pixel_metrics", table, split=split, sim=sim)
+
+    def _score_sigma(self, values: dict, good, fields: list[str], where: dict) -> None:
+        """Add the uncertainty metrics of each scored field to ``values``, in place."""
+        truth, _ = self.read_maps("cmb_map", split=where["split"], sim=where["sim"])
+        pred, _ = self.read_maps(self.method["prediction"], **where)
+        sigma, _ = self.read_maps(self.method["sigma"], **where)
+        for k, field in enumerate(fields):
+            values[field].update(uncertainty_metrics(truth[k, good], pred[k, good], sigma[k, good]))
