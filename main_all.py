@@ -1,6 +1,7 @@
 """Run everything on one dataset: simulation, CNILC, CMBNNCS, their analyses and the comparison.
 
-Usage: ``python main_all.py [key=value ...]`` (Hydra overrides; see README.md).
+Usage: ``python main_all.py [key=value ...]`` (Hydra overrides; see README.md);
+``python main_all.py --config-name config_all_methods`` adds every other network (PatchNN).
 """
 
 import hydra
@@ -19,7 +20,10 @@ def main(cfg: DictConfig) -> None:
     print(f"\nPixel leaderboard ({leaderboard}):\n{leaderboard.read_text()}")
     print(f"Power-spectrum leaderboard: {catalog.path('comparison_ps_md')}")
     print(f"Comparison figure: {catalog.path('comparison_fig_spectra')}")
+    compared = {entry.model for entry in cfg.model.analysis.compare.models}
     for method in cfg.model.analysis.methods.values():
+        if method.name not in compared:
+            continue
         figures = catalog.path("analysis_fig_ps_dist", working=method.working, split="Test")
         print(f"{method.name} figures: {figures.parent}")
 
