@@ -1,17 +1,16 @@
 """PatchNN: a UNet on square HEALPix patches (CMB-ML's template for a new network method).
 
 Pure functions and classes (no Hydra): the sphere <-> patches look-up table
-(:mod:`cmbml.patchnn.patches`), the network (:mod:`cmbml.patchnn.unet`) and the patch dataset
-(:mod:`cmbml.patchnn.data`). Training, resume, DDP and scaling are those of :mod:`cmbml.nn`.
+(:mod:`cmbml.patchnn.patches`) and the network (:mod:`cmbml.patchnn.unet`). The dataset
+(:class:`cmbml.nn.stack.StackDataset`), training, resume, DDP and scaling are those of
+:mod:`cmbml.nn`.
 Pipeline stages live in :mod:`cmbml.patchnn.stages`.
 """
 
-from cmbml.patchnn.data import PatchDataset
 from cmbml.patchnn.patches import n_patches, patch_index, patches_to_sphere, sphere_to_patches
 from cmbml.patchnn.unet import PatchUNet
 
 __all__ = [
-    "PatchDataset",
     "PatchUNet",
     "n_patches",
     "patch_index",

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from cmbml.core import compose, get_handler, run_pipeline
+from cmbml.nn.stack import StackDataset
 from cmbml.nn.uncertainty import mc_predict
-from cmbml.patchnn import PatchDataset, PatchUNet, patches_to_sphere
+from cmbml.patchnn import PatchUNet, patches_to_sphere
 from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, overrides, write_sims
 
 STAGES = "[patchnn_scale,patchnn_preprocess,patchnn_train,patchnn_predict,patchnn_postprocess]"
@@ -102,7 +103,7 @@ def test_rerun_skips_and_an_interrupted_training_resumes_exactly(trained, caplog
 def test_monte_carlo_dropout_samples_vary_and_are_reproducible(tmp_path):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "f.npy", rng.standard_normal((6, 2, 8, 8)).astype(np.float32))
-    dataset = PatchDataset([tmp_path / "f.npy"])
+    dataset = StackDataset([tmp_path / "f.npy"])
     torch.manual_seed(0)
     network = PatchUNet(2, features=4, depth=2, dropout=0.5)
     first = list(mc_predict(network, dataset, 8, seed=1, batch_size=4, device="cpu"))

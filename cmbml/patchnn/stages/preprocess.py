@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cmbml.nn.preprocess_stage import NetworkPreprocess
+from cmbml.nn.stack_stages import entries
 from cmbml.patchnn.patches import sphere_to_patches
 from cmbml.patchnn.stages._common import PatchnnStage
 
@@ -14,21 +15,16 @@ class PatchnnPreprocess(PatchnnStage, NetworkPreprocess):
     :class:`~cmbml.nn.preprocess_stage.NetworkPreprocess`).
 
     Config: ``model.patchnn.nside_patch`` (patch side, pixels). Writes, per field,
-    ``patchnn_obs_patches`` / ``_pol`` (float32 ``(n_patches, n_detectors, p, p)``) and
-    ``patchnn_cmb_patches`` / ``_pol`` (float32 ``(n_patches, 1, p, p)``).
+    ``patchnn_obs`` / ``_pol`` (float32 ``(n_patches, n_detectors, p, p)``) and
+    ``patchnn_cmb`` / ``_pol`` (float32 ``(n_patches, 1, p, p)``).
     """
 
     name = "patchnn_preprocess"
     inputs = ("patchnn_scale", "patchnn_scale_pol", "obs_map", "cmb_map")
-    outputs = (
-        "patchnn_obs_patches",
-        "patchnn_obs_patches_pol",
-        "patchnn_cmb_patches",
-        "patchnn_cmb_patches_pol",
-    )
+    outputs = entries("patchnn", "obs", "cmb")
     config_keys = ("scenario.nside", "model.patchnn.detectors", "model.patchnn.nside_patch")
-    obs_entry = "patchnn_obs_patches"
-    cmb_entry = "patchnn_cmb_patches"
+    obs_entry = "patchnn_obs"
+    cmb_entry = "patchnn_cmb"
 
     def arrange(self, maps: np.ndarray) -> np.ndarray:
         """Patches ``(n_patches, n, p, p)`` of RING maps ``(n, npix)``."""

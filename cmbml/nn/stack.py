@@ -1,4 +1,4 @@
-"""PyTorch dataset of PatchNN: every patch of every simulation is one item."""
+"""A PyTorch dataset of items stacked in one ``.npy`` file per simulation (patches, maps)."""
 
 from __future__ import annotations
 
@@ -9,33 +9,35 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["PatchDataset"]
+__all__ = ["StackDataset"]
 
 
 def _load(path: Path, what: str) -> np.ndarray:
     try:
         arr = np.load(path, mmap_mode="r")
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"PatchNN {what} patch file not found: {path}") from err
-    if arr.ndim != 4 or arr.shape[-1] != arr.shape[-2]:
+        raise FileNotFoundError(f"{what} file not found: {path}") from err
+    if arr.ndim < 3:
         raise ValueError(
-            f"{path}: expected {what} patches of shape (n_patches, channels, p, p), got {arr.shape}"
+            f"{path}: expected {what} items of shape (n_items, channels, ...), got {arr.shape}"
         )
     return arr
 
 
-class PatchDataset(Dataset):
-    """Patches stored one ``.npy`` file per simulation, ``(n_patches, channels, p, p)``.
+class StackDataset(Dataset):
+    """Items stacked one ``.npy`` file per simulation, ``(n_items, channels, ...)``: the
+    patches of PatchNN ``(n_patches, channels, p, p)``, the one NEST map stack of DeepSphere
+    ``(1, channels, npix)``.
 
-    Item ``i`` is patch ``i % n_patches`` of simulation ``i // n_patches``; files are
-    memory-mapped on access, so the dataset holds only paths.
+    Item ``i`` is item ``i % n_items`` of simulation ``i // n_items`` (every file holds as many
+    items as the first); files are memory-mapped on access, so the dataset holds only paths.
 
     Parameters
     ----------
     feature_paths : sequence of path-like
-        Observed patches (scaled uK_CMB), ``n_detectors`` channels.
+        Inputs (scaled uK_CMB), ``n_detectors`` channels.
     target_paths : sequence of path-like, optional
-        CMB patches (scaled), one channel. Without targets, items are the features alone.
+        Targets (scaled CMB), one channel. Without targets, items are the features alone.
     """
 
     def __init__(
@@ -47,26 +49,26 @@ class PatchDataset(Dataset):
         self.target_paths = None if target_paths is None else [Path(p) for p in target_paths]
         if self.target_paths is not None and len(self.target_paths) != len(self.feature_paths):
             raise ValueError(
-                f"PatchDataset got {len(self.feature_paths)} feature files but "
+                f"StackDataset got {len(self.feature_paths)} feature files but "
                 f"{len(self.target_paths)} target files"
             )
         first = _load(self.feature_paths[0], "feature") if self.feature_paths else None
-        self.n_patches = 0 if first is None else int(first.shape[0])
+        self.n_items = 0 if first is None else int(first.shape[0])
         self.n_channels = 0 if first is None else int(first.shape[1])
 
     def __len__(self) -> int:
-        return len(self.feature_paths) * self.n_patches
+        return len(self.feature_paths) * self.n_items
 
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        sim, patch = divmod(int(index), self.n_patches)
+        sim, item = divmod(int(index), self.n_items)
         features = _load(self.feature_paths[sim], "feature")
-        x = torch.from_numpy(np.array(features[patch], dtype=np.float32))
+        x = torch.from_numpy(np.array(features[item], dtype=np.float32))
         if self.target_paths is None:
             return x
         target = _load(self.target_paths[sim], "target")
-        if target.shape[0] != features.shape[0] or target.shape[-1] != features.shape[-1]:
+        if target.shape[0] != features.shape[0] or target.shape[2:] != features.shape[2:]:
             raise ValueError(
-                f"{self.target_paths[sim]}: target patches {target.shape} do not match the "
+                f"{self.target_paths[sim]}: target items {target.shape} do not match the "
                 f"features {features.shape} of {self.feature_paths[sim]}"
             )
-        return x, torch.from_numpy(np.array(target[patch], dtype=np.float32))
+        return x, torch.from_numpy(np.array(target[item], dtype=np.float32))
