@@ -1,4 +1,4 @@
-"""Train PatchNN (a UNet on HEALPix patches), predict the Test split and analyse the predictions.
+"""Train PatchNN (a UNet on HEALPix patches), predict the Test split, analyse the predictions.
 
 Usage: ``python main_patchnn.py [key=value ...]`` (Hydra overrides; see docs/networks.md).
 """

@@ -53,13 +53,19 @@ def laplacian(nside: int, kind: str = "combinatorial") -> sparse.csr_matrix:
     return (sparse.identity(degree.size) - scale @ weights @ scale).tocsr()
 
 
-@lru_cache(maxsize=16)
 def scaled_laplacian(nside: int, kind: str = "combinatorial") -> torch.Tensor:
-    """``2 L / lambda_max - I`` as a coalesced float32 sparse COO tensor (built once per nside
-    and kind; ``lambda_max`` from ARPACK, raised by 1 % against its tolerance)."""
+    """``2 L / lambda_max - I`` as a coalesced float32 sparse COO tensor, built once per nside
+    and kind (``lambda_max`` from ARPACK with a fixed start vector, raised by 1 % so that the
+    spectrum stays inside ``[-1, 1]``)."""
+    return _scaled_laplacian(int(nside), str(kind))
+
+
+@lru_cache(maxsize=16)
+def _scaled_laplacian(nside: int, kind: str) -> torch.Tensor:
     lap = laplacian(nside, kind)
-    if lap.shape[0] > 12:
-        lmax = float(eigsh(lap, k=1, which="LA", tol=1e-3, return_eigenvectors=False)[0])
+    if lap.shape[0] > 48:
+        start = np.ones(lap.shape[0]) + np.arange(lap.shape[0]) % 2
+        lmax = float(eigsh(lap, k=1, which="LA", tol=1e-6, v0=start, return_eigenvectors=False)[0])
     else:
         lmax = float(np.linalg.eigvalsh(lap.toarray()).max())
     lmax *= 1.01
