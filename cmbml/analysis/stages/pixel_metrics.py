@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from omegaconf import OmegaConf
 
+from cmbml.analysis.face_edges import face_edge_ratio
 from cmbml.analysis.fields import scored_fields
 from cmbml.analysis.metrics import field_metrics
 from cmbml.analysis.stages.base import AnalysisStage
@@ -26,16 +28,28 @@ class AnalysisPixelMetrics(AnalysisStage):
     when Q, U are scored, one row per epoch and field with a ``field`` column after ``epoch``.
 
     A method entry with ``sigma`` (the catalog entry of its per-pixel standard deviation, e.g.
-    ``cmb_map_sigma``) is also scored on its uncertainty
+    ``cmb_map_sigma``), whose file exists (the method sampled it), is also scored on its uncertainty
     (:func:`cmbml.analysis.uncertainty.uncertainty_metrics`: columns ``coverage_1sigma``,
     ``z_std`` per field), at the prediction's own resolution: the truth ``cmb_map`` against the
-    prediction as written, on the kept pixels of ``analysis_mask``.
+    prediction as written, on the kept pixels of ``analysis_mask``. With
+    ``model.analysis.face_edge_width`` (pixels), each field also gets ``face_edge_ratio``
+    (:func:`cmbml.analysis.face_edges.face_edge_ratio` of the post-processed residual).
     """
 
     name = "analysis_pixel_metrics"
     fixed_inputs = ("analysis_truth_pp", "analysis_prediction_pp", "analysis_mask")
     outputs = ("analysis_pixel_metrics",)
-    analysis_keys = ("pixel_metrics", "pol_amplitude")
+
+    @property
+    def analysis_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The metric settings; ``face_edge_width`` only when set (so that the results of a
+        run without it keep their hash)."""
+        edges = ("face_edge_width",) if self.option_or_none("face_edge_width") else ()
+        return ("pixel_metrics", "pol_amplitude", *edges)
+
+    def option_or_none(self, key: str):
+        """``model.analysis.<key>``, or None when absent."""
+        return OmegaConf.select(self.cfg, f"model.analysis.{key}", default=None)
 
     @property
     def inputs(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -60,7 +74,13 @@ class AnalysisPixelMetrics(AnalysisStage):
             fields = scored_fields(truth_names, pred_names)
             n = len(fields)
             values = field_metrics(truth[:n], pred[:n], good, fields, names, amplitude=amplitude)
-            if self.method.get("sigma"):
+            width = self.option_or_none("face_edge_width")
+            if width:
+                for k, field in enumerate(fields):
+                    residual = pred[k] - truth[k]
+                    values[field]["face_edge_ratio"] = face_edge_ratio(residual, good, int(width))
+            sigma = self.method.get("sigma")
+            if sigma and self.exists(sigma, **where):
                 self._score_sigma(values, good, fields, where)
             for field, metrics in values.items():
                 rows.append({"sim": sim, "epoch": epoch_label(epoch), "field": field, **metrics})
