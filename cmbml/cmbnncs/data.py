@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+
+from cmbml.nn.data import FileDataset
 
 __all__ = ["PlaneDataset"]
 
@@ -30,7 +30,7 @@ def _load_plane(path: Path, what: str) -> np.ndarray:
     return arr
 
 
-class PlaneDataset(Dataset):
+class PlaneDataset(FileDataset):
     """Simulations stored as preprocessed planes, one ``.npy`` file per simulation.
 
     Files are memory-mapped on access, so the dataset holds only paths and pickles cheaply to
@@ -49,19 +49,6 @@ class PlaneDataset(Dataset):
     Items are float32 tensors: ``(features, target)`` of shapes ``(C, H, W)`` and ``(1, H, W)``,
     or ``features`` alone.
     """
-
-    def __init__(
-        self,
-        feature_paths: Sequence[str | Path],
-        target_paths: Sequence[str | Path] | None = None,
-    ) -> None:
-        self.feature_paths = [Path(p) for p in feature_paths]
-        self.target_paths = None if target_paths is None else [Path(p) for p in target_paths]
-        if self.target_paths is not None and len(self.target_paths) != len(self.feature_paths):
-            raise ValueError(
-                f"PlaneDataset got {len(self.feature_paths)} feature files but "
-                f"{len(self.target_paths)} target files"
-            )
 
     def __len__(self) -> int:
         return len(self.feature_paths)

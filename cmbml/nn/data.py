@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["make_loader", "select_device"]
+__all__ = ["FileDataset", "make_loader", "select_device"]
+
+
+class FileDataset(Dataset):
+    """A dataset of one feature file (and optionally one target file) per simulation.
+
+    Parameters
+    ----------
+    feature_paths : sequence of path-like
+    target_paths : sequence of path-like, optional
+        As many as ``feature_paths``; without them, items are the features alone.
+    """
+
+    def __init__(
+        self,
+        feature_paths: Sequence[str | Path],
+        target_paths: Sequence[str | Path] | None = None,
+    ) -> None:
+        self.feature_paths = [Path(p) for p in feature_paths]
+        self.target_paths = None if target_paths is None else [Path(p) for p in target_paths]
+        if self.target_paths is not None and len(self.target_paths) != len(self.feature_paths):
+            raise ValueError(
+                f"{type(self).__name__} got {len(self.feature_paths)} feature files but "
+                f"{len(self.target_paths)} target files"
+            )
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:

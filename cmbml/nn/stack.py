@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+
+from cmbml.nn.data import FileDataset
 
 __all__ = ["StackDataset"]
 
@@ -24,7 +25,7 @@ def _load(path: Path, what: str) -> np.ndarray:
     return arr
 
 
-class StackDataset(Dataset):
+class StackDataset(FileDataset):
     """Items stacked one ``.npy`` file per simulation, ``(n_items, channels, ...)``: the
     patches of PatchNN ``(n_patches, channels, p, p)``, the one NEST map stack of DeepSphere
     ``(1, channels, npix)``.
@@ -45,13 +46,7 @@ class StackDataset(Dataset):
         feature_paths: Sequence[str | Path],
         target_paths: Sequence[str | Path] | None = None,
     ) -> None:
-        self.feature_paths = [Path(p) for p in feature_paths]
-        self.target_paths = None if target_paths is None else [Path(p) for p in target_paths]
-        if self.target_paths is not None and len(self.target_paths) != len(self.feature_paths):
-            raise ValueError(
-                f"StackDataset got {len(self.feature_paths)} feature files but "
-                f"{len(self.target_paths)} target files"
-            )
+        super().__init__(feature_paths, target_paths)
         first = _load(self.feature_paths[0], "feature") if self.feature_paths else None
         self.n_items = 0 if first is None else int(first.shape[0])
         self.n_channels = 0 if first is None else int(first.shape[1])

@@ -11,13 +11,11 @@ implements :meth:`StackStage.build_network` and :meth:`StackStage.to_sphere`.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import nn
 
 from cmbml.core import ConfigError
 from cmbml.nn.fields import (
     NetworkStage,
-    checkpoint_epochs,
     existing_paths,
     product,
     seed_for,
@@ -26,7 +24,7 @@ from cmbml.nn.fields import (
 )
 from cmbml.nn.stack import StackDataset
 from cmbml.nn.train_stage import NetworkTrain
-from cmbml.nn.training import TrainConfig, Trainer, predict_batches
+from cmbml.nn.training import predict_batches
 from cmbml.nn.uncertainty import mc_predict
 
 __all__ = ["COVERAGE", "StackPostprocess", "StackPredict", "StackStage", "StackTrain", "entries"]
@@ -83,30 +81,9 @@ class StackTrain(StackStage, NetworkTrain):
 
     def run(self) -> None:
         for field in self.fields():
-            settings = self.model
             train_set = self.datasets(split_sims(self.cfg, "Train"), field, True)
             valid_set = self.datasets(split_sims(self.cfg, "Valid"), field, True)
-            torch.manual_seed(seed_for(self.cfg, self.method, "weights", field))
-            network = self.build_network(train_set.n_channels)
-            config = TrainConfig.from_settings(
-                settings,
-                seed=seed_for(self.cfg, self.method, "shuffle", field),
-                amp=bool(settings.amp),
-                num_workers=int(settings.num_workers),
-                checkpoint_epochs=checkpoint_epochs(settings),
-            )
-            trainer = Trainer(network, train_set, valid_set, config, device=settings.device)
-            files = [
-                *train_set.feature_paths,
-                *train_set.target_paths,
-                *valid_set.feature_paths,
-                *valid_set.target_paths,
-            ]
-            description = (
-                f"{type(network).__name__} ({train_set.n_channels} inputs) on {len(train_set)} "
-                f"items of {len(train_set.feature_paths)} sims ({len(valid_set)} valid)"
-            )
-            self.fit_resumable(trainer, field, files, description)
+            self.train_field(field, train_set, valid_set, self.build_network)
 
 
 class StackPredict(StackStage):

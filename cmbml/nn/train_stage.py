@@ -10,15 +10,16 @@ A method's train stage derives from :class:`NetworkTrain`, builds its datasets, 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import nn
 
 from cmbml.nn import ddp
-from cmbml.nn.fields import NetworkStage, checkpoint_epochs, product
-from cmbml.nn.training import Trainer
+from cmbml.nn.fields import NetworkStage, checkpoint_epochs, product, seed_for
+from cmbml.nn.training import TrainConfig, Trainer
 
 __all__ = ["RESUME_KEY", "NetworkTrain"]
 
@@ -46,6 +47,43 @@ class NetworkTrain(NetworkStage):
     splits = ("Train", "Valid")
     covers_units = True
     distributed = True
+
+    def train_field(
+        self, field: str, train_set, valid_set, build: Callable[[int], nn.Module]
+    ) -> list[dict]:
+        """Seed, build and train the network of Stokes ``field`` with ``model.<method>``'s
+        schedule (:meth:`fit_resumable`).
+
+        Parameters
+        ----------
+        field : str
+        train_set, valid_set : torch.utils.data.Dataset
+            With ``n_channels``, ``feature_paths`` and ``target_paths``.
+        build : callable
+            ``build(in_channels)`` returns the untrained network (called after seeding torch).
+        """
+        settings = self.model
+        torch.manual_seed(seed_for(self.cfg, self.method, "weights", field))
+        network = build(train_set.n_channels)
+        config = TrainConfig.from_settings(
+            settings,
+            seed=seed_for(self.cfg, self.method, "shuffle", field),
+            amp=bool(settings.amp),
+            num_workers=int(settings.num_workers),
+            checkpoint_epochs=checkpoint_epochs(settings),
+        )
+        trainer = Trainer(network, train_set, valid_set, config, device=settings.device)
+        files = [
+            *train_set.feature_paths,
+            *train_set.target_paths,
+            *valid_set.feature_paths,
+            *valid_set.target_paths,
+        ]
+        description = (
+            f"{settings.network._target_} ({train_set.n_channels} inputs) on {len(train_set)} "
+            f"items of {len(train_set.feature_paths)} sims ({len(valid_set)} valid)"
+        )
+        return self.fit_resumable(trainer, field, files, description)
 
     def fit_resumable(
         self, trainer: Trainer, field: str, key_paths: Iterable[Path], description: str

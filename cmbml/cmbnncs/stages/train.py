@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-
 from cmbml.cmbnncs.data import PlaneDataset
 from cmbml.cmbnncs.stages._common import (
     CmbnncsStage,
     build_network,
-    checkpoint_epochs,
     existing_paths,
     product,
-    seed_for,
     split_sims,
 )
 from cmbml.nn.train_stage import NetworkTrain
-from cmbml.nn.training import TrainConfig, Trainer
 
 
 class CmbnncsTrain(CmbnncsStage, NetworkTrain):
@@ -84,26 +79,5 @@ class CmbnncsTrain(CmbnncsStage, NetworkTrain):
 
     def _train(self, field: str) -> None:
         """Train (or resume, or skip when done) the network of Stokes ``field``."""
-        mc = self.cfg.model.cmbnncs
         train_set, valid_set = self._dataset("Train", field), self._dataset("Valid", field)
-        torch.manual_seed(seed_for(self.cfg, "weights", field))
-        network = build_network(self.cfg, train_set.n_channels)
-        config = TrainConfig.from_settings(
-            mc,
-            seed=seed_for(self.cfg, "shuffle", field),
-            amp=bool(mc.amp),
-            num_workers=int(mc.num_workers),
-            checkpoint_epochs=checkpoint_epochs(self.cfg),
-        )
-        trainer = Trainer(network, train_set, valid_set, config, device=mc.device)
-        files = [
-            *train_set.feature_paths,
-            *train_set.target_paths,
-            *valid_set.feature_paths,
-            *valid_set.target_paths,
-        ]
-        description = (
-            f"{mc.network._target_} ({train_set.n_channels} inputs) on {len(train_set)} sims "
-            f"({len(valid_set)} valid)"
-        )
-        self.fit_resumable(trainer, field, files, description)
+        self.train_field(field, train_set, valid_set, lambda n: build_network(self.cfg, n))
