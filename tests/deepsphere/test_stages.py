@@ -3,11 +3,10 @@
 import healpy as hp
 import numpy as np
 import pytest
-import torch
 
-from cmbml.core import compose, get_handler, run_pipeline
+from cmbml.core import compose, get_handler
 from cmbml.deepsphere import nest_to_ring
-from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, overrides, write_sims
+from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, check_exact_resume, overrides, train_tiny
 
 STAGES = (
     "[deepsphere_scale,deepsphere_preprocess,deepsphere_train,deepsphere_predict,"
@@ -33,11 +32,7 @@ def trained(tmp_path_factory):
             "model.deepsphere.device=cpu",
         ),
     )
-    truth = write_sims(cfg)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    reports = run_pipeline(cfg)
-    torch.set_num_threads(threads)
+    truth, reports = train_tiny(cfg)
     return root, cfg, truth, reports
 
 
@@ -65,11 +60,4 @@ def test_pipeline_writes_nest_stacks_predictions_and_sigma(trained):
 
 def test_an_interrupted_training_resumes_exactly(trained, caplog):
     root, cfg, _, _ = trained
-    last = root / cfg.dataset_name / "DeepSphere" / "Model" / "model_e0002.pt"
-    straight = torch.load(last, weights_only=True)
-    last.unlink()
-    assert run_pipeline(cfg)["deepsphere_train"].ran == 1
-    assert "resuming from the checkpoint of epoch 1" in caplog.text
-    resumed = torch.load(last, weights_only=True)
-    for key, value in straight["model"].items():
-        torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
+    check_exact_resume(cfg, root / cfg.dataset_name / "DeepSphere", "deepsphere_train", caplog)

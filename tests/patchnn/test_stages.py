@@ -9,7 +9,7 @@ from cmbml.core import compose, get_handler, run_pipeline
 from cmbml.nn.stack import StackDataset
 from cmbml.nn.uncertainty import mc_predict
 from cmbml.patchnn import PatchUNet, patches_to_sphere
-from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, overrides, write_sims
+from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, check_exact_resume, overrides, train_tiny
 
 STAGES = "[patchnn_scale,patchnn_preprocess,patchnn_train,patchnn_predict,patchnn_postprocess]"
 
@@ -39,11 +39,7 @@ def make_cfg(root, *extra):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("patchnn")
     cfg = make_cfg(root)
-    truth = write_sims(cfg)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    reports = run_pipeline(cfg)
-    torch.set_num_threads(threads)
+    truth, reports = train_tiny(cfg)
     return root, cfg, truth, reports
 
 
@@ -88,16 +84,7 @@ def test_prediction_and_sigma_maps_are_written_beside_each_other(trained):
 def test_rerun_skips_and_an_interrupted_training_resumes_exactly(trained, caplog):
     root, cfg, _, _ = trained
     assert all(report.ran == 0 for report in run_pipeline(cfg).values())
-    last = root / cfg.dataset_name / "PatchNN" / "Model" / "model_e0002.pt"
-    straight = torch.load(last, weights_only=True)
-    last.unlink()  # as if killed during epoch 2: the rerun resumes from epoch 1
-    reports = run_pipeline(cfg)
-    assert reports["patchnn_train"].ran == 1
-    assert "resuming from the checkpoint of epoch 1" in caplog.text
-    resumed = torch.load(last, weights_only=True)
-    assert resumed["history"] == straight["history"]
-    for key, value in straight["model"].items():
-        torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
+    check_exact_resume(cfg, root / cfg.dataset_name / "PatchNN", "patchnn_train", caplog)
 
 
 def test_monte_carlo_dropout_samples_vary_and_are_reproducible(tmp_path):
