@@ -63,6 +63,11 @@ class StackStage(NetworkStage):
         """RING maps ``(n, npix)`` of one simulation's stacked items ``(n_items, n, ...)``."""
         raise NotImplementedError
 
+    def baseline(self, split: str, sim: int, field: str) -> np.ndarray | float:
+        """What the network's output corrects, added to its prediction after unscaling
+        (uK_CMB, RING ``(npix,)``); 0 for a network that predicts the CMB itself."""
+        return 0.0
+
     def datasets(self, units: list[tuple[str, int]], field: str, targets: bool):
         """The :class:`StackDataset` of ``units`` (with targets or not) for ``field``."""
         obs, values = product(f"{self.method}_obs", field)
@@ -210,7 +215,10 @@ class StackPostprocess(StackStage):
                     name, values = product(source, field)
                     items = self.read(name, split=split, sim=sim, epoch=epoch, **values)
                     sphere = self.to_sphere(np.asarray(items, dtype=np.float64))[0]
-                    maps.append(sphere * targets[field])
+                    sphere = sphere * targets[field]
+                    if target == "cmb_map_pred":
+                        sphere = sphere + self.baseline(split, sim, field)
+                    maps.append(sphere)
                 cmb = maps[0] if fields == ["I"] else np.stack(maps)
                 self.write(
                     target, cmb, options={"unit": "uK_CMB"}, split=split, sim=sim, epoch=epoch

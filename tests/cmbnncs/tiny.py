@@ -108,15 +108,16 @@ def check_exact_resume(cfg, folder, stage, caplog):
         torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
 
 
-def train_tiny(cfg):
-    """Write the tiny simulations of ``cfg`` and run its pipeline on one torch thread.
+def train_tiny(cfg, write=True):
+    """Write the tiny simulations of ``cfg`` (unless ``write`` is False) and run its pipeline
+    on one torch thread.
 
     Returns
     -------
     tuple
         ``(truth, reports)``: :func:`write_sims`'s truth and the pipeline's stage reports.
     """
-    truth = write_sims(cfg)
+    truth = write_sims(cfg) if write else None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -12,6 +12,7 @@ PRIMARY = [
     "config_cmbnncs",
     "config_patchnn",
     "config_deepsphere",
+    "config_hybrid",
     "config_comp_models",
     "config_all",
     "config_all_methods",

@@ -6,8 +6,8 @@ import numpy as np
 from hydra.utils import instantiate
 
 from cmbml.core import ConfigError
-from cmbml.deepsphere.layout import nest_to_ring
 from cmbml.deepsphere.unet import SphereUNet
+from cmbml.nn.nest import nest_to_ring
 from cmbml.nn.stack_stages import StackStage
 
 __all__ = ["METHOD", "DeepsphereStage"]

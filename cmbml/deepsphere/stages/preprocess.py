@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmbml.deepsphere.layout import ring_to_nest
 from cmbml.deepsphere.stages._common import DeepsphereStage
+from cmbml.nn.nest import ring_to_nest
 from cmbml.nn.preprocess_stage import NetworkPreprocess
 from cmbml.nn.stack_stages import entries
 

@@ -1,4 +1,4 @@
-"""DeepSphere's layout: one NEST map stack per simulation, ``(1, n, npix)``."""
+"""The NEST layout of the graph networks: one map stack per simulation, ``(1, n, npix)``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""The base of the Hybrid stages: settings ``model.hybrid``, its network, its ILC input."""
+
+from __future__ import annotations
+
+import numpy as np
+from hydra.utils import instantiate
+from torch import nn
+
+from cmbml.core import ConfigError
+from cmbml.nn.nest import nest_to_ring
+from cmbml.nn.stack_stages import StackStage
+
+__all__ = ["METHOD", "HybridStage"]
+
+#: The method's name: its settings are ``model.hybrid``, its seeds are drawn under it.
+METHOD = "hybrid"
+
+
+class HybridStage(StackStage):
+    """A Hybrid stage (settings ``model.hybrid``; items: one NEST stack per simulation)."""
+
+    method = METHOD
+
+    def fields(self) -> list[str]:
+        """``["I"]``: the Hybrid corrects the intensity.
+
+        Raises
+        ------
+        ConfigError
+            ``model.hybrid.fields`` asks for Q, U.
+        """
+        fields = super().fields()
+        if fields != ["I"]:
+            raise ConfigError(f"model.hybrid.fields: the Hybrid cleans I only, got {fields}")
+        return fields
+
+    def build_network(self, in_channels: int) -> nn.Module:
+        """Instantiate ``model.hybrid.network`` at ``scenario.nside``."""
+        nside = int(self.cfg.scenario.nside)
+        try:
+            return instantiate(self.model.network, in_channels=int(in_channels), nside=nside)
+        except ValueError as exc:
+            raise ConfigError(
+                f"model.hybrid.network does not fit scenario.nside={nside}: {exc}"
+            ) from exc
+
+    def to_sphere(self, items: np.ndarray) -> np.ndarray:
+        """RING maps ``(n, npix)`` of a NEST stack ``(1, n, npix)``."""
+        return nest_to_ring(items)
+
+    def ilc_map(self, split: str, sim: int) -> np.ndarray:
+        """The ILC prediction (``pyilc_cmb_map_pred`` of ``model.hybrid.ilc_working``), I,
+        RING ``(npix,)``, uK_CMB."""
+        options = {"field": 0, "nside": int(self.cfg.scenario.nside), "unit": "uK_CMB"}
+        return self.read(
+            "pyilc_cmb_map_pred",
+            options=options,
+            split=split,
+            sim=sim,
+            working=str(self.model.ilc_working),
+        )
+
+    def baseline(self, split: str, sim: int, field: str) -> np.ndarray:
+        """The ILC map: the network predicts its correction."""
+        return self.ilc_map(split, sim)
