@@ -11,6 +11,7 @@ implements :meth:`StackStage.build_network` and :meth:`StackStage.to_sphere`.
 from __future__ import annotations
 
 import numpy as np
+from hydra.utils import instantiate
 from torch import nn
 
 from cmbml.core import ConfigError
@@ -22,12 +23,22 @@ from cmbml.nn.fields import (
     split_sims,
     use_epochs,
 )
+from cmbml.nn.nest import nest_to_ring
 from cmbml.nn.stack import StackDataset
 from cmbml.nn.train_stage import NetworkTrain
 from cmbml.nn.training import predict_batches
 from cmbml.nn.uncertainty import mc_predict
 
-__all__ = ["COVERAGE", "StackPostprocess", "StackPredict", "StackStage", "StackTrain", "entries"]
+__all__ = [
+    "COVERAGE",
+    "NestStage",
+    "StackPostprocess",
+    "StackPredict",
+    "StackStage",
+    "StackTrain",
+    "entries",
+    "predict_declarations",
+]
 
 #: Fraction of a Gaussian within +-1 sigma: the coverage a calibrated sigma gives.
 COVERAGE = 0.6827
@@ -52,12 +63,30 @@ def entries(method: str, *names: str) -> tuple[str, ...]:
     return tuple(e for n in names for e in (f"{method}_{n}", f"{method}_{n}_pol"))
 
 
+def predict_declarations(method: str, *extra_keys: str) -> tuple[tuple[str, ...], ...]:
+    """``(inputs, outputs, config_keys)`` of the predict stage of ``method``; ``extra_keys``
+    are further ``model.<method>`` settings that define its network."""
+    keys = ("use_epochs", "network", *extra_keys, "detectors", "mc_samples", "sigma_calibration")
+    return (
+        entries(method, "checkpoint", "obs", "cmb"),
+        (*entries(method, "pred", "sigma"), f"{method}_sigma_calibration"),
+        tuple(f"model.{method}.{key}" for key in keys),
+    )
+
+
 class StackStage(NetworkStage):
     """A stage of a stacked-layout network method."""
 
     def build_network(self, in_channels: int) -> nn.Module:
-        """The method's network with ``in_channels`` inputs (checked against the scenario)."""
-        raise NotImplementedError
+        """The method's network with ``in_channels`` inputs (checked against the scenario);
+        by default ``model.<method>.network`` built for the maps' nside."""
+        nside = int(self.cfg.scenario.nside)
+        try:
+            return instantiate(self.model.network, in_channels=int(in_channels), nside=nside)
+        except ValueError as exc:
+            raise ConfigError(
+                f"model.{self.method}.network does not fit scenario.nside={nside}: {exc}"
+            ) from exc
 
     def to_sphere(self, items: np.ndarray) -> np.ndarray:
         """RING maps ``(n, npix)`` of one simulation's stacked items ``(n_items, n, ...)``."""
@@ -76,6 +105,15 @@ class StackStage(NetworkStage):
         return StackDataset(
             features, existing_paths(self, cmb, units, **values) if targets else None
         )
+
+
+class NestStage(StackStage):
+    """A stacked-layout stage whose items are one NEST map stack ``(1, n, npix)`` per
+    simulation (the graph networks)."""
+
+    def to_sphere(self, items: np.ndarray) -> np.ndarray:
+        """RING maps ``(n, npix)`` of a NEST stack ``(1, n, npix)``."""
+        return nest_to_ring(items)
 
 
 class StackTrain(StackStage, NetworkTrain):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cmbml.deepsphere.stages._common import DeepsphereStage
-from cmbml.nn.stack_stages import StackPredict, entries
+from cmbml.nn.stack_stages import StackPredict, predict_declarations
 
 
 class DeepspherePredict(DeepsphereStage, StackPredict):
@@ -20,15 +20,4 @@ class DeepspherePredict(DeepsphereStage, StackPredict):
     """
 
     name = "deepsphere_predict"
-    inputs = entries("deepsphere", "checkpoint", "obs", "cmb")
-    outputs = (*entries("deepsphere", "pred", "sigma"), "deepsphere_sigma_calibration")
-    config_keys = tuple(
-        f"model.deepsphere.{key}"
-        for key in (
-            "use_epochs",
-            "network",
-            "detectors",
-            "mc_samples",
-            "sigma_calibration",
-        )
-    )
+    inputs, outputs, config_keys = predict_declarations("deepsphere")

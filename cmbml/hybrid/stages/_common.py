@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from hydra.utils import instantiate
-from torch import nn
 
 from cmbml.core import ConfigError
-from cmbml.nn.nest import nest_to_ring
-from cmbml.nn.stack_stages import StackStage
+from cmbml.nn.stack_stages import NestStage
 
 __all__ = ["METHOD", "HybridStage"]
 
@@ -16,7 +13,7 @@ __all__ = ["METHOD", "HybridStage"]
 METHOD = "hybrid"
 
 
-class HybridStage(StackStage):
+class HybridStage(NestStage):
     """A Hybrid stage (settings ``model.hybrid``; items: one NEST stack per simulation)."""
 
     method = METHOD
@@ -33,20 +30,6 @@ class HybridStage(StackStage):
         if fields != ["I"]:
             raise ConfigError(f"model.hybrid.fields: the Hybrid cleans I only, got {fields}")
         return fields
-
-    def build_network(self, in_channels: int) -> nn.Module:
-        """Instantiate ``model.hybrid.network`` at ``scenario.nside``."""
-        nside = int(self.cfg.scenario.nside)
-        try:
-            return instantiate(self.model.network, in_channels=int(in_channels), nside=nside)
-        except ValueError as exc:
-            raise ConfigError(
-                f"model.hybrid.network does not fit scenario.nside={nside}: {exc}"
-            ) from exc
-
-    def to_sphere(self, items: np.ndarray) -> np.ndarray:
-        """RING maps ``(n, npix)`` of a NEST stack ``(1, n, npix)``."""
-        return nest_to_ring(items)
 
     def ilc_map(self, split: str, sim: int) -> np.ndarray:
         """The ILC prediction (``pyilc_cmb_map_pred`` of ``model.hybrid.ilc_working``), I,

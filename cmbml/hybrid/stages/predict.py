@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cmbml.hybrid.stages._common import HybridStage
-from cmbml.nn.stack_stages import StackPredict, entries
+from cmbml.nn.stack_stages import StackPredict, predict_declarations
 
 
 class HybridPredict(HybridStage, StackPredict):
@@ -20,15 +20,4 @@ class HybridPredict(HybridStage, StackPredict):
     """
 
     name = "hybrid_predict"
-    inputs = entries("hybrid", "checkpoint", "obs", "cmb")
-    outputs = (*entries("hybrid", "pred", "sigma"), "hybrid_sigma_calibration")
-    config_keys = tuple(
-        f"model.hybrid.{key}"
-        for key in (
-            "use_epochs",
-            "network",
-            "detectors",
-            "mc_samples",
-            "sigma_calibration",
-        )
-    )
+    inputs, outputs, config_keys = predict_declarations("hybrid")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cmbml.nn.stack_stages import StackPredict, entries
+from cmbml.nn.stack_stages import StackPredict, predict_declarations
 from cmbml.patchnn.stages._common import PatchnnStage
 
 
@@ -19,16 +19,4 @@ class PatchnnPredict(PatchnnStage, StackPredict):
     """
 
     name = "patchnn_predict"
-    inputs = entries("patchnn", "checkpoint", "obs", "cmb")
-    outputs = (*entries("patchnn", "pred", "sigma"), "patchnn_sigma_calibration")
-    config_keys = tuple(
-        f"model.patchnn.{key}"
-        for key in (
-            "use_epochs",
-            "network",
-            "nside_patch",
-            "detectors",
-            "mc_samples",
-            "sigma_calibration",
-        )
-    )
+    inputs, outputs, config_keys = predict_declarations("patchnn", "nside_patch")
