@@ -25,12 +25,13 @@ from cmbml.nn.fields import (
 )
 from cmbml.nn.nest import nest_to_ring
 from cmbml.nn.stack import StackDataset
-from cmbml.nn.train_stage import NetworkTrain
+from cmbml.nn.train_stage import TRAIN_KEYS, NetworkTrain
 from cmbml.nn.training import predict_batches
 from cmbml.nn.uncertainty import mc_predict
 
 __all__ = [
     "COVERAGE",
+    "TRAIN_KEYS",
     "NestStage",
     "StackPostprocess",
     "StackPredict",
@@ -42,20 +43,6 @@ __all__ = [
 
 #: Fraction of a Gaussian within +-1 sigma: the coverage a calibrated sigma gives.
 COVERAGE = 0.6827
-#: Settings of ``model.<method>`` that define a trained network.
-TRAIN_KEYS = (
-    "network",
-    "detectors",
-    "num_epochs",
-    "batch_size",
-    "repeat_n",
-    "lr",
-    "lr_min",
-    "lr_decay",
-    "amp",
-    "checkpoint_every",
-    "checkpoint_epochs",
-)
 
 
 def entries(method: str, *names: str) -> tuple[str, ...]:

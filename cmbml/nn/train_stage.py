@@ -21,10 +21,25 @@ from cmbml.nn import ddp
 from cmbml.nn.fields import NetworkStage, checkpoint_epochs, product, seed_for
 from cmbml.nn.training import TrainConfig, Trainer
 
-__all__ = ["RESUME_KEY", "NetworkTrain"]
+__all__ = ["RESUME_KEY", "TRAIN_KEYS", "NetworkTrain"]
 
 #: Checkpoint key holding the resume key of the run that wrote it.
 RESUME_KEY = "resume_key"
+
+#: Settings of ``model.<method>`` that define a trained network.
+TRAIN_KEYS = (
+    "network",
+    "detectors",
+    "num_epochs",
+    "batch_size",
+    "repeat_n",
+    "lr",
+    "lr_min",
+    "lr_decay",
+    "amp",
+    "checkpoint_every",
+    "checkpoint_epochs",
+)
 
 
 class NetworkTrain(NetworkStage):

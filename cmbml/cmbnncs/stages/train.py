@@ -10,7 +10,7 @@ from cmbml.cmbnncs.stages._common import (
     product,
     split_sims,
 )
-from cmbml.nn.train_stage import NetworkTrain
+from cmbml.nn.train_stage import TRAIN_KEYS, NetworkTrain
 
 
 class CmbnncsTrain(CmbnncsStage, NetworkTrain):
@@ -48,22 +48,7 @@ class CmbnncsTrain(CmbnncsStage, NetworkTrain):
         "cmbnncs_train_log",
         "cmbnncs_train_log_pol",
     )
-    config_keys = tuple(
-        f"model.cmbnncs.{key}"
-        for key in (
-            "network",
-            "detectors",
-            "num_epochs",
-            "batch_size",
-            "repeat_n",
-            "lr",
-            "lr_min",
-            "lr_decay",
-            "amp",
-            "checkpoint_every",
-            "checkpoint_epochs",
-        )
-    )
+    config_keys = tuple(f"model.cmbnncs.{key}" for key in TRAIN_KEYS)
 
     def _dataset(self, prefix: str, field: str) -> PlaneDataset:
         sims = split_sims(self.cfg, prefix)
