@@ -21,6 +21,7 @@ def make_cfg(root, *extra):
             "model.hybrid.num_epochs=2",
             "model.hybrid.batch_size=2",
             "model.hybrid.device=cpu",
+            "model.hybrid.target_beam=null",
             *extra,
         ),
     )
@@ -72,3 +73,25 @@ def test_polarisation_is_refused(tmp_path):
     cfg = make_cfg(tmp_path, "scenario.map_fields=IQU", "model.hybrid.fields=auto")
     with pytest.raises(ConfigError, match="Hybrid cleans I only"):
         run_pipeline(cfg)
+
+
+def test_default_target_is_the_truth_at_the_ilc_resolution(tmp_path):
+    """With the shipped target_beam (the ILC's 20.6 arcmin and pixel window), the target is
+    the truth smoothed as healpy smooths it (minus the ILC map); the pixel window is
+    cmbml's offline one (healpy downloads its tables)."""
+    import healpy as hp
+
+    from cmbml.sphere import pixel_window
+
+    cfg = make_cfg(tmp_path, "model.hybrid.target_beam={fwhm_arcmin:20.6,pixwin:true}")
+    cfg.pipeline.stages = ["hybrid_scale", "hybrid_preprocess"]
+    truth = write_sims(cfg)
+    ilc = write_ilc(cfg, truth)
+    train_tiny(cfg, write=False)
+    pre = tmp_path / cfg.dataset_name / "Hybrid" / "Preprocessed" / "Test" / "sim0000"
+    error = nest_to_ring(np.load(pre / "cmb_nest.npy"))[0] * 5
+    nside = hp.npix2nside(error.size)
+    alm = hp.map2alm(truth["Test", 0], lmax=3 * nside - 1, iter=3)
+    fl = hp.gauss_beam(np.radians(20.6 / 60), lmax=3 * nside - 1)
+    smoothed = hp.alm2map(hp.almxfl(alm, fl * pixel_window(nside)[: 3 * nside]), nside)
+    np.testing.assert_allclose(error, smoothed - ilc["Test", 0], atol=0.05)

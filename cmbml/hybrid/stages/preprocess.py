@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import healpy as hp
 import numpy as np
 
+from cmbml import sphere
 from cmbml.hybrid.stages._common import HybridStage
 from cmbml.nn.fields import read_channels, read_stokes
 from cmbml.nn.nest import ring_to_nest
@@ -16,7 +18,10 @@ class HybridPreprocess(HybridStage, NetworkPreprocess):
 
     Inputs ``(1, 1 + n_detectors, npix)``: the ILC map divided by the target factor, then
     each detector's map divided by its factor. Target ``(1, 1, npix)``: (truth - ILC) divided
-    by the target factor. Config: ``model.hybrid.detectors``, ``ilc_working``. Reads
+    by the target factor, the truth at ``model.hybrid.target_beam`` (``{fwhm_arcmin, pixwin}``,
+    by default the ILC map's own resolution, so that the network corrects the ILC's errors and
+    not its beam; null: the unbeamed truth). Config: ``model.hybrid.detectors``,
+    ``ilc_working``, ``target_beam``. Reads
     ``hybrid_scale``, ``pyilc_cmb_map_pred``, ``obs_map`` and ``cmb_map``. Writes
     ``hybrid_obs`` and ``hybrid_cmb``.
     """
@@ -24,7 +29,12 @@ class HybridPreprocess(HybridStage, NetworkPreprocess):
     name = "hybrid_preprocess"
     inputs = ("hybrid_scale", "pyilc_cmb_map_pred", "obs_map", "cmb_map")
     outputs = entries("hybrid", "obs", "cmb")
-    config_keys = ("scenario.nside", "model.hybrid.detectors", "model.hybrid.ilc_working")
+    config_keys = (
+        "scenario.nside",
+        "model.hybrid.detectors",
+        "model.hybrid.ilc_working",
+        "model.hybrid.target_beam",
+    )
 
     def process_sim(self, split: str, sim: int) -> None:
         self.fields()  # I only
@@ -33,7 +43,7 @@ class HybridPreprocess(HybridStage, NetworkPreprocess):
         self._check_detectors(detectors)
         maps = read_channels(self, {"I": detectors}, split=split, sim=sim)
         ilc = self.ilc_map(split, sim)
-        truth = read_stokes(self, "cmb_map", [0], split=split, sim=sim)[0]
+        truth = self._beamed(read_stokes(self, "cmb_map", [0], split=split, sim=sim)[0])
         target = float(scale["target"])
         features = [
             ilc / target,
@@ -45,3 +55,17 @@ class HybridPreprocess(HybridStage, NetworkPreprocess):
     def arrange(self, maps: np.ndarray) -> np.ndarray:
         """The float32 NEST stack ``(1, n, npix)`` of RING maps ``(n, npix)``."""
         return ring_to_nest(maps).astype(np.float32)
+
+    def _beamed(self, truth: np.ndarray) -> np.ndarray:
+        """The unbeamed truth ``(npix,)`` at ``model.hybrid.target_beam`` (Gaussian beam and,
+        with ``pixwin``, the pixel window), band-limited to 3 nside - 1."""
+        beam = self.model.get("target_beam")
+        if beam is None:
+            return truth
+        nside = hp.npix2nside(truth.size)
+        lmax = 3 * nside - 1
+        fl = sphere.gaussian_beam(float(beam.fwhm_arcmin), lmax)
+        if bool(beam.pixwin):
+            fl = fl * sphere.pixel_window(nside)[: lmax + 1]
+        alm = sphere.map2alm(truth, lmax, niter=3)
+        return sphere.alm2map(sphere.almxfl(alm, fl), nside, lmax)
