@@ -1,6 +1,7 @@
 """Run everything on one dataset: simulation, CNILC, CMBNNCS, their analyses and the comparison.
 
-Usage: ``python main_all.py [key=value ...]`` (Hydra overrides; see README.md).
+Usage: ``python main_all.py [key=value ...]`` (Hydra overrides; see README.md);
+``python main_all.py --config-name config_all_methods`` adds every other network (PatchNN).
 """
 
 import hydra
@@ -23,7 +24,10 @@ def main(cfg: DictConfig) -> None:
     where = {"split": "Test", "scoring": cfg.model.analysis.protocol}
     if len(evaluation_splits(cfg)) > 1:
         print(f"Generalisation table: {catalog.path('generalisation_md')}")
+    compared = {entry.model for entry in cfg.model.analysis.compare.models}
     for method in cfg.model.analysis.methods.values():
+        if method.name not in compared:
+            continue
         figures = catalog.path("analysis_fig_ps_dist", working=method.working, **where)
         print(f"{method.name} figures: {figures.parent}")
     print(f"Report (open in a browser): {catalog.path('comparison_report')}")

@@ -54,7 +54,8 @@ def test_installed_method_runs_through_the_scripts_to_the_leaderboard(tmp_path):
     pip_install(python, project)
     root = tmp_path / "data"
     # main_all.py's own stage list (pipeline.only must name stages of it): the method is in it
-    stages = [*SIMS, *HILC, *METHOD, "analysis_compare", "analysis_report"]
+    compare = ["analysis_compare", "analysis_generalisation", "analysis_report"]
+    stages = [*SIMS, *HILC, *METHOD, *compare]
     only = f"pipeline.only=[{','.join(stages)}]"
     ran = _script(python, "main_all.py", root, only)
     assert ran["onechannel_predict"] == 1 and ran["onechannel_analysis_summaries"] == 1
@@ -76,11 +77,13 @@ def test_installed_method_runs_through_the_scripts_to_the_leaderboard(tmp_path):
     # the comparison script sees the same leaderboard rows: nothing to recompute
     assert _script(python, "main_analysis_compare.py", root) == {
         "analysis_compare": 0,
+        "analysis_generalisation": 0,
         "analysis_report": 0,
     }
     # and without the installed methods (methods=[]) it compares HILC alone
     assert _script(python, "main_analysis_compare.py", root, "methods=[]") == {
         "analysis_compare": 1,
+        "analysis_generalisation": 1,
         "analysis_report": 1,
     }
     board = pd.read_csv(dataset / "Comparison" / "matched" / "pixel_comparison.csv")

@@ -80,7 +80,12 @@ def test_readme_command_composes_and_passes_every_check(command, tmp_path):
     words = adapt(command, places)
     script = next(i for i, w in enumerate(words) if w.endswith(".py"))
     config, task = _script_config(words[script])
-    names, _ = check_pipeline(compose(config, words[script + 1 :]), task)
+    overrides = words[script + 1 :]
+    if "--config-name" in overrides:  # Hydra's option: another primary config, same script
+        at = overrides.index("--config-name")
+        config = overrides[at + 1]
+        overrides = overrides[:at] + overrides[at + 2 :]
+    names, _ = check_pipeline(compose(config, overrides), task)
     assert names
 
 

@@ -6,7 +6,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from cmbml.cmbnncs import TrainConfig, Trainer, UNet
-from cmbml.cmbnncs.ddp import DistributedBatchNorm2d, synchronise_batch_norm
+from cmbml.nn.ddp import DistributedBatchNorm2d, synchronise_batch_norm
 from tests.cmbnncs.tiny import noisy_planes
 
 SHAPE = (32, 24)

@@ -5,8 +5,8 @@ import torch
 from hydra.utils import instantiate
 
 from cmbml.cmbnncs import TrainConfig, Trainer, predict_batches
-from cmbml.cmbnncs.scaling import COMPUTED, RunningMoments, check_factor, feature_factors
 from cmbml.core import compose
+from cmbml.nn.scaling import COMPUTED, RunningMoments, check_factor, feature_factors
 
 NSIDE = 32
 SHAPE = (4 * NSIDE, 3 * NSIDE)

@@ -1,9 +1,10 @@
-"""A tiny nside-32 dataset for the CMBNNCS stages: FITS maps in the simulations' layout."""
+"""A tiny nside-32 dataset for the network stages: FITS maps in the simulations' layout."""
 
 import numpy as np
+import torch
 
 from cmbml.cmbnncs import PlaneDataset
-from cmbml.core import compose, get_handler
+from cmbml.core import compose, get_handler, run_pipeline
 
 NSIDE = 32  # the smallest nside UNet5 takes
 DETS = [100, 143, 217, 353]
@@ -91,3 +92,35 @@ def noisy_planes(folder, n, seed, *, shape, n_det, noise):
         np.save(feats[-1], f.astype(np.float32))
         np.save(targs[-1], t[None].astype(np.float32))
     return PlaneDataset(feats, targs)
+
+
+def check_exact_resume(cfg, folder, stage, caplog):
+    """Remove the last checkpoint of a finished 2-epoch run in ``folder`` (as if killed during
+    epoch 2), rerun, and check that ``stage`` resumed from epoch 1 to the same weights."""
+    last = folder / "Model" / "model_e0002.pt"
+    straight = torch.load(last, weights_only=True)
+    last.unlink()
+    assert run_pipeline(cfg)[stage].ran == 1
+    assert "resuming from the checkpoint of epoch 1" in caplog.text
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["history"] == straight["history"]
+    for key, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
+
+
+def train_tiny(cfg, write=True):
+    """Write the tiny simulations of ``cfg`` (unless ``write`` is False) and run its pipeline
+    on one torch thread.
+
+    Returns
+    -------
+    tuple
+        ``(truth, reports)``: :func:`write_sims`'s truth and the pipeline's stage reports.
+    """
+    truth = write_sims(cfg) if write else None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return truth, run_pipeline(cfg)
+    finally:
+        torch.set_num_threads(threads)

@@ -6,7 +6,17 @@ import pytest
 
 from cmbml.core import Catalog, build_stages, compose, get_splits, validate_config
 
-PRIMARY = ["config_sims", "config_pyilc", "config_cmbnncs", "config_comp_models", "config_all"]
+PRIMARY = [
+    "config_sims",
+    "config_pyilc",
+    "config_cmbnncs",
+    "config_patchnn",
+    "config_deepsphere",
+    "config_hybrid",
+    "config_comp_models",
+    "config_all",
+    "config_all_methods",
+]
 
 
 @pytest.mark.parametrize("name", PRIMARY)

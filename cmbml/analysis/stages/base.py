@@ -259,7 +259,7 @@ class AnalysisStage(Stage):
                         f"{self.method['name']} has epoch {values['epoch']}"
                     )
                 del values["epoch"]
-            elif name != self.method["prediction"]:
+            elif name not in (self.method["prediction"], self.method.get("sigma")):
                 values["epoch"] = epoch_label(values["epoch"])
         return super().path(name, **values)
 

@@ -10,7 +10,7 @@ from cmbml.cmbnncs.stages._common import (
     product,
     use_epochs,
 )
-from cmbml.cmbnncs.training import predict_batches
+from cmbml.nn.training import predict_batches
 
 
 class CmbnncsPredict(CmbnncsStage):

@@ -1,4 +1,4 @@
-"""Scale factors of the CMBNNCS inputs and target.
+"""Scale factors of the network inputs and target (CMBNNCS's rules, shared by every network).
 
 cmbNNCS divides every input map by one constant (1) and the CMB target by 5 (CMB-ML's
 ``scale_features`` / ``scale_target``). Across Planck channels the maps differ by orders of

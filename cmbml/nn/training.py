@@ -1,4 +1,4 @@
-"""CMBNNCS training and inference, independent of Hydra and of the pipeline.
+"""Training and inference of the network methods, independent of Hydra and of the pipeline.
 
 Training follows cmbNNCS / CMB-ML: L1 loss, Adam, a learning rate decaying exponentially from
 ``lr`` to ``lr_min`` over the whole run (per batch as CMB-ML, or per epoch), ``repeat_n``
@@ -7,7 +7,7 @@ depends on (model, optimiser, scheduler, AMP scaler, epoch, loss history, RNG st
 shuffling order is a function of the seed and the epoch, so a run resumed from epoch ``N``
 continues exactly as the uninterrupted run would.
 
-In a process group of ``N`` processes (``torchrun``, see :mod:`cmbml.cmbnncs.ddp`) the model is
+In a process group of ``N`` processes (``torchrun``, see :mod:`cmbml.nn.ddp`) the model is
 wrapped in ``DistributedDataParallel`` with synchronised BatchNorm and every global batch of
 ``batch_size`` simulations is split into ``N`` equal parts (a ``DistributedSampler`` over the
 same permutation), so the run equals the single-process one up to float rounding whenever
@@ -28,8 +28,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from cmbml.cmbnncs import ddp
-from cmbml.cmbnncs.data import make_loader, select_device
+from cmbml.nn import ddp
+from cmbml.nn.data import make_loader, select_device
 
 __all__ = ["LR_DECAYS", "TrainConfig", "Trainer", "predict_batches"]
 
@@ -96,7 +96,7 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Mapping, **overrides) -> TrainConfig:
-        """The optimisation schedule of a ``model.cmbnncs`` settings mapping (``num_epochs``,
+        """The optimisation schedule of a ``model.<method>`` settings mapping (``num_epochs``,
         ``batch_size``, ``repeat_n``, ``lr``, ``lr_min``, ``lr_decay``), plus ``overrides``
         (``seed``, ``amp``, ``num_workers``, ``checkpoint_epochs``)."""
         return cls(
@@ -316,7 +316,7 @@ class Trainer:
         """Restore a :meth:`state_dict` checkpoint (the run continues after its epoch)."""
         missing = {"epoch", "model", "optimizer", "scheduler", "rng"} - set(checkpoint)
         if missing:
-            raise ValueError(f"CMBNNCS checkpoint lacks {sorted(missing)}")
+            raise ValueError(f"training checkpoint lacks {sorted(missing)}")
         self.module.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])

@@ -1,7 +1,7 @@
 """Data-parallel training helpers on ``torch.distributed`` (DistributedDataParallel).
 
 A launcher (``torchrun``) starts one process per device; the pipeline runner joins them in the
-default process group (:mod:`cmbml.core.distributed`). The :class:`~cmbml.cmbnncs.Trainer`
+default process group (:mod:`cmbml.core.distributed`). The :class:`~cmbml.nn.Trainer`
 then splits every global batch across the processes and synchronises BatchNorm, so that ``N``
 processes compute what one process computes with the same global batch. These helpers work
 without a process group too (rank 0 of a world of 1), so the single-process path is the same

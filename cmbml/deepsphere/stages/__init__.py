@@ -1,0 +1,1 @@
+"""Pipeline stages of DeepSphere (scale, preprocess, train, predict, postprocess)."""

@@ -1,0 +1,1 @@
+"""Pipeline stages of PatchNN (scale, preprocess, train, predict, postprocess)."""

@@ -1,0 +1,50 @@
+"""The base of the PatchNN stages: settings ``model.patchnn``, its network and its layout."""
+
+from __future__ import annotations
+
+import numpy as np
+from hydra.utils import instantiate
+
+from cmbml.core import ConfigError
+from cmbml.nn.stack_stages import StackStage
+from cmbml.patchnn.patches import patches_to_sphere
+from cmbml.patchnn.unet import PatchUNet
+
+__all__ = ["METHOD", "PatchnnStage"]
+
+#: The method's name: its settings are ``model.patchnn``, its seeds are drawn under it.
+METHOD = "patchnn"
+
+
+class PatchnnStage(StackStage):
+    """A PatchNN stage (settings ``model.patchnn``; items: patches ``(n_patches, c, p, p)``)."""
+
+    method = METHOD
+
+    def build_network(self, in_channels: int) -> PatchUNet:
+        """Instantiate ``model.patchnn.network`` with ``in_channels`` inputs.
+
+        Raises
+        ------
+        ConfigError
+            ``model.patchnn.nside_patch`` does not cut ``scenario.nside`` maps, or the network
+            cannot halve its patches at every level.
+        """
+        settings = self.model
+        nside, side = int(self.cfg.scenario.nside), int(settings.nside_patch)
+        if side < 1 or side & (side - 1) or side > nside:
+            raise ConfigError(
+                f"model.patchnn.nside_patch={side} must be a power of 2 <= scenario.nside={nside}"
+            )
+        network = instantiate(settings.network, in_channels=int(in_channels))
+        try:
+            network.check_input_size(side)
+        except ValueError as exc:
+            raise ConfigError(
+                f"model.patchnn.network does not fit model.patchnn.nside_patch={side}: {exc}"
+            ) from exc
+        return network
+
+    def to_sphere(self, items: np.ndarray) -> np.ndarray:
+        """RING maps ``(n, npix)`` of patches ``(n_patches, n, p, p)``."""
+        return patches_to_sphere(items)

@@ -1,0 +1,105 @@
+"""The PatchNN stages through the real pipeline runner on the tiny nside-32 dataset."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cmbml.core import compose, get_handler, run_pipeline
+from cmbml.nn.stack import StackDataset
+from cmbml.nn.uncertainty import mc_predict
+from cmbml.patchnn import PatchUNet, patches_to_sphere
+from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, check_exact_resume, overrides, train_tiny
+
+STAGES = "[patchnn_scale,patchnn_preprocess,patchnn_train,patchnn_predict,patchnn_postprocess]"
+
+
+def make_cfg(root, *extra):
+    return compose(
+        "config_sims",
+        overrides(
+            root,
+            f"pipeline.stages={STAGES}",
+            f"model.patchnn.detectors=[{','.join(map(str, DETS))}]",
+            "model.patchnn.nside_patch=8",
+            "model.patchnn.network.features=8",
+            "model.patchnn.network.dropout=0.5",
+            "model.patchnn.network.depth=2",
+            "model.patchnn.num_epochs=2",
+            "model.patchnn.batch_size=96",
+            "model.patchnn.checkpoint_every=1",
+            "model.patchnn.mc_samples=3",
+            "model.patchnn.device=cpu",
+            *extra,
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("patchnn")
+    cfg = make_cfg(root)
+    truth, reports = train_tiny(cfg)
+    return root, cfg, truth, reports
+
+
+def test_pipeline_writes_every_product(trained):
+    root, cfg, truth, reports = trained
+    assert {name: report.ran for name, report in reports.items()} == {
+        "patchnn_scale": 1,
+        "patchnn_preprocess": sum(SPLITS.values()),
+        "patchnn_train": 1,
+        "patchnn_predict": 1,
+        "patchnn_postprocess": SPLITS["Test"],
+    }
+    work = root / cfg.dataset_name / "PatchNN"
+    assert sorted(p.name for p in (work / "Model").glob("*.pt")) == [
+        "model_e0000.pt",
+        "model_e0001.pt",
+        "model_e0002.pt",
+    ]
+    log = pd.read_csv(work / "Model" / "train_log.csv")
+    assert list(log.epoch) == [1, 2] and np.isfinite(log.train_loss).all()
+
+
+def test_preprocessed_patches_reassemble_to_the_scaled_maps(trained):
+    root, cfg, truth, _ = trained
+    pre = root / cfg.dataset_name / "PatchNN" / "Preprocessed" / "Train" / "sim0001"
+    cmb = np.load(pre / "cmb_patches.npy")
+    obs = np.load(pre / "obs_patches.npy")
+    assert cmb.shape == (192, 1, 8, 8) and obs.shape == (192, len(DETS), 8, 8)
+    np.testing.assert_allclose(patches_to_sphere(cmb)[0] * 5, truth["Train", 1], rtol=1e-5)
+
+
+def test_prediction_and_sigma_maps_are_written_beside_each_other(trained):
+    root, cfg, truth, _ = trained
+    handler = get_handler("healpix_map")
+    folder = root / cfg.dataset_name / "PatchNN" / "Test" / "sim0001"
+    pred = handler.read(folder / "cmb_map_pred_e0002.fits")
+    sigma = handler.read(folder / "cmb_map_sigma_e0002.fits")
+    assert pred.shape == sigma.shape == (12 * NSIDE**2,)
+    assert np.isfinite(pred).all() and (sigma >= 0).all() and sigma.max() > 0
+
+
+def test_rerun_skips_and_an_interrupted_training_resumes_exactly(trained, caplog):
+    root, cfg, _, _ = trained
+    assert all(report.ran == 0 for report in run_pipeline(cfg).values())
+    check_exact_resume(cfg, root / cfg.dataset_name / "PatchNN", "patchnn_train", caplog)
+
+
+def test_monte_carlo_dropout_samples_vary_and_are_reproducible(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "f.npy", rng.standard_normal((6, 2, 8, 8)).astype(np.float32))
+    dataset = StackDataset([tmp_path / "f.npy"])
+    torch.manual_seed(0)
+    network = PatchUNet(2, features=4, depth=2, dropout=0.5)
+    first = list(mc_predict(network, dataset, 8, seed=1, batch_size=4, device="cpu"))
+    second = list(mc_predict(network, dataset, 8, seed=1, batch_size=4, device="cpu"))
+    mean = np.concatenate([m for m, _ in first])
+    sigma = np.concatenate([s for _, s in first])
+    assert mean.shape == sigma.shape == (6, 1, 8, 8) and (sigma > 0).mean() > 0.9
+    np.testing.assert_array_equal(mean, np.concatenate([m for m, _ in second]))
+    with pytest.raises(ValueError, match="no dropout"):
+        next(mc_predict(PatchUNet(2, features=4, depth=2), dataset, 4, seed=1))
+    with pytest.raises(ValueError, match="n_samples >= 2"):
+        next(mc_predict(network, dataset, 1, seed=1))
