@@ -67,6 +67,15 @@ def write_map(path: Path, data: np.ndarray) -> None:
     hp.write_map(path, data, column_names=["I_STOKES"], column_units=["uK_CMB"], dtype=np.float32)
 
 
+def _gaussian_alm(cl: np.ndarray, lmax: int, rng: np.random.Generator) -> np.ndarray:
+    """A Gaussian realisation of ``cl`` (healpy's alm order), drawn from ``rng`` (unlike
+    ``hp.synalm``, which draws from numpy's global generator)."""
+    ell, m = hp.Alm.getlm(lmax)
+    sd = np.sqrt(cl[ell])
+    re, im = rng.normal(size=(2, ell.size)) * sd
+    return np.where(m == 0, re + 0j, (re + 1j * im) / np.sqrt(2.0))
+
+
 def write_dataset(
     folder: Path, nside: int, n_test: int, *, noise_scale: float = 0.3, seed: int = 3
 ) -> None:
@@ -76,7 +85,7 @@ def write_dataset(
     detectors = load_detectors(default_detector_table())
     for sim in range(n_test):
         sim_dir = folder / f"Simulation/Test/sim{sim:04d}"
-        alm = hp.synalm(theory_cl(lmax), lmax=lmax, new=True)
+        alm = _gaussian_alm(theory_cl(lmax), lmax, rng)
         write_map(sim_dir / "cmb_map_fid.fits", sphere.alm2map(alm, nside, lmax))
         write_camb_spectrum(folder, sim, 4 * nside)
         for band, det in detectors.items():

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cmbml import sphere
 from cmbml.core import MissingInputError, compose, run_pipeline
 from cmbml.core.errors import BadInputError, ConfigError
 
@@ -41,12 +42,14 @@ def cmbml_data(tmp_path_factory):
 
 def _floor(truth: np.ndarray, prediction: np.ndarray, good: np.ndarray) -> float:
     """NRMSE of the prediction against the truth at the ILC's 20.6 arcmin Gaussian beam and no
-    pixel window (what CMB-ML's maps carry), both kept to l <= 2 nside, on the kept pixels after
-    healpy's monopole and dipole removal: the ILC's own error (noise and ILC bias)."""
+    pixel window (what CMB-ML's maps carry), both then brought to the matched protocol's common
+    resolution (the pixel window applied to both) and kept to l <= 2 nside, on the kept pixels
+    after healpy's monopole and dipole removal: the ILC's own error (noise and ILC bias)."""
     lmax = 2 * NSIDE
-    beam = hp.gauss_beam(np.radians(20.6 / 60), lmax=lmax)
+    window = sphere.pixel_window(NSIDE, lmax)
+    beam = hp.gauss_beam(np.radians(20.6 / 60), lmax=lmax) * window
     t = hp.alm2map(hp.almxfl(hp.map2alm(truth, lmax=lmax, iter=3), beam), NSIDE)
-    p = hp.alm2map(hp.map2alm(prediction, lmax=lmax, iter=3), NSIDE)
+    p = hp.alm2map(hp.almxfl(hp.map2alm(prediction, lmax=lmax, iter=3), window), NSIDE)
     t, p = (hp.remove_dipole(np.where(good, m, hp.UNSEEN)) for m in (t, p))
     return float(np.linalg.norm(t[good] - p[good]) / np.linalg.norm(t[good]))
 

@@ -74,6 +74,7 @@ def _write_sim(stage: Path, split: str, sim: int, rng: np.random.Generator) -> N
     folder = stage / f"Simulation/{split}/sim{sim:04d}"
     folder.mkdir(parents=True)
     cls = [_dl_to_cl(spectra[: lmax + 1, i]) for i in range(4)]
+    np.random.seed(int(rng.integers(2**31)))  # healpy's synalm draws from numpy's global one
     alm = hp.synalm(cls, lmax=lmax, new=True)
     cmb = sphere.alm2map(alm, NSIDE, lmax, pol=True)
     names = ["I_STOKES", "Q_STOKES", "U_STOKES"]
