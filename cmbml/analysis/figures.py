@@ -199,7 +199,7 @@ def plot_metric_distributions(
         for key, group in rows.groupby(by, sort=False):
             values = group[m].to_numpy(dtype=np.float64)
             values = values[np.isfinite(values)]
-            ax.hist(values, bins=max(5, min(30, values.size // 2)), alpha=0.6, label=f"{by} {key}")
+            ax.hist(values, bins=_bins(values), alpha=0.6, label=f"{by} {key}")
         ax.set_xlabel(m.upper())
         ax.set_ylabel("simulations")
         ax.locator_params(axis="x", nbins=4)
@@ -209,3 +209,14 @@ def plot_metric_distributions(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _bins(values: np.ndarray) -> int:
+    """Histogram bins for ``values``: 5 to 30, one where their spread is at the float64
+    resolution of their magnitude (equal values up to rounding cannot be split into bins)."""
+    if values.size == 0:
+        return 1
+    spread = float(np.ptp(values))
+    if spread <= 1e-12 * max(1.0, float(np.abs(values).max())):
+        return 1
+    return max(5, min(30, values.size // 2))

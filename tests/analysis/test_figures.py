@@ -203,3 +203,13 @@ def test_polarisation_map_and_spectrum_figures(tmp_path, cut_masks):
     overlay = figures.plot_spectra_overlay({"A": mean, "B": mean}, spectra_names=("EE", "BB"))
     assert [ax.get_title() for ax in overlay.axes[:2]] == ["EE", "BB"]
     _save_both(overlay, tmp_path / "pol_overlay")
+
+
+def test_metric_distributions_of_values_equal_up_to_rounding(tmp_path):
+    """Values equal up to float64 rounding (one simulation scored twice, a saturated metric)
+    are drawn as one bar instead of failing to make five bins."""
+    rows = pd.DataFrame(
+        {"epoch": ["10"] * 3, "mae": [4.9, 4.9 + 1e-15, 4.9], "r2": [0.99, 0.99, 0.99]}
+    )
+    fig = figures.plot_metric_distributions(rows, ["mae", "r2"])
+    assert [len(ax.patches) for ax in fig.axes[:2]] == [1, 1]
