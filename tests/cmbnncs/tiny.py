@@ -8,8 +8,27 @@ from cmbml.core import compose, get_handler, run_pipeline
 
 NSIDE = 32  # the smallest nside UNet5 takes
 DETS = [100, 143, 217, 353]
-STAGES = "[cmbnncs_scale,cmbnncs_preprocess,cmbnncs_train,cmbnncs_predict,cmbnncs_postprocess]"
 SPLITS = {"Train": 2, "Valid": 1, "Test": 2}
+NETWORK_STEPS = ("scale", "preprocess", "train", "predict", "postprocess")
+
+
+def network_stages(method: str) -> str:
+    """The ``pipeline.stages`` override of a network method's five stages."""
+    return "[" + ",".join(f"{method}_{step}" for step in NETWORK_STEPS) + "]"
+
+
+def tiny_runs(method: str) -> dict[str, int]:
+    """Units each of a network method's stages computes on the tiny dataset's first run."""
+    return {
+        f"{method}_scale": 1,
+        f"{method}_preprocess": sum(SPLITS.values()),
+        f"{method}_train": 1,
+        f"{method}_predict": 1,
+        f"{method}_postprocess": SPLITS["Test"],
+    }
+
+
+STAGES = network_stages("cmbnncs")
 #: Overrides of a polarised (I, Q, U) tiny dataset: see ``write_sims(cfg, "IQU")``.
 IQU = ("scenario.map_fields=IQU",)
 

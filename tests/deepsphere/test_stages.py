@@ -6,12 +6,17 @@ import pytest
 
 from cmbml.core import compose, get_handler
 from cmbml.deepsphere import nest_to_ring
-from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, check_exact_resume, overrides, train_tiny
-
-STAGES = (
-    "[deepsphere_scale,deepsphere_preprocess,deepsphere_train,deepsphere_predict,"
-    "deepsphere_postprocess]"
+from tests.cmbnncs.tiny import (
+    DETS,
+    NSIDE,
+    check_exact_resume,
+    network_stages,
+    overrides,
+    tiny_runs,
+    train_tiny,
 )
+
+STAGES = network_stages("deepsphere")
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +43,7 @@ def trained(tmp_path_factory):
 
 def test_pipeline_writes_nest_stacks_predictions_and_sigma(trained):
     root, cfg, truth, reports = trained
-    assert {name: report.ran for name, report in reports.items()} == {
-        "deepsphere_scale": 1,
-        "deepsphere_preprocess": sum(SPLITS.values()),
-        "deepsphere_train": 1,
-        "deepsphere_predict": 1,
-        "deepsphere_postprocess": SPLITS["Test"],
-    }
+    assert {name: report.ran for name, report in reports.items()} == tiny_runs("deepsphere")
     work = root / cfg.dataset_name / "DeepSphere"
     cmb = np.load(work / "Preprocessed" / "Train" / "sim0001" / "cmb_nest.npy")
     assert cmb.shape == (1, 1, hp.nside2npix(NSIDE))

@@ -5,9 +5,9 @@ import pytest
 
 from cmbml.core import ConfigError, compose, get_handler, run_pipeline
 from cmbml.nn.nest import nest_to_ring
-from tests.cmbnncs.tiny import DETS, SPLITS, overrides, train_tiny, write_sims
+from tests.cmbnncs.tiny import DETS, SPLITS, network_stages, overrides, train_tiny, write_sims
 
-STAGES = "[hybrid_scale,hybrid_preprocess,hybrid_train,hybrid_predict,hybrid_postprocess]"
+STAGES = network_stages("hybrid")
 
 
 def make_cfg(root, *extra):

@@ -9,9 +9,17 @@ from cmbml.core import compose, get_handler, run_pipeline
 from cmbml.nn.stack import StackDataset
 from cmbml.nn.uncertainty import mc_predict
 from cmbml.patchnn import PatchUNet, patches_to_sphere
-from tests.cmbnncs.tiny import DETS, NSIDE, SPLITS, check_exact_resume, overrides, train_tiny
+from tests.cmbnncs.tiny import (
+    DETS,
+    NSIDE,
+    check_exact_resume,
+    network_stages,
+    overrides,
+    tiny_runs,
+    train_tiny,
+)
 
-STAGES = "[patchnn_scale,patchnn_preprocess,patchnn_train,patchnn_predict,patchnn_postprocess]"
+STAGES = network_stages("patchnn")
 
 
 def make_cfg(root, *extra):
@@ -45,13 +53,7 @@ def trained(tmp_path_factory):
 
 def test_pipeline_writes_every_product(trained):
     root, cfg, truth, reports = trained
-    assert {name: report.ran for name, report in reports.items()} == {
-        "patchnn_scale": 1,
-        "patchnn_preprocess": sum(SPLITS.values()),
-        "patchnn_train": 1,
-        "patchnn_predict": 1,
-        "patchnn_postprocess": SPLITS["Test"],
-    }
+    assert {name: report.ran for name, report in reports.items()} == tiny_runs("patchnn")
     work = root / cfg.dataset_name / "PatchNN"
     assert sorted(p.name for p in (work / "Model").glob("*.pt")) == [
         "model_e0000.pt",
