@@ -26,6 +26,7 @@ from cmbml.analysis.metrics import HIGHER_IS_BETTER
 __all__ = [
     "BLOCK_DEFAULT",
     "BLOCK_ORDER",
+    "IDEAL_VALUES",
     "PROTOCOL_TEXT",
     "best_index",
     "build_leaderboard",
@@ -93,6 +94,12 @@ def higher_is_better(metric: str) -> bool:
     return metric.rsplit("_", 1)[-1] in HIGHER_IS_BETTER
 
 
+#: Metrics with an ideal value rather than a direction: the best is the closest to it. The
+#: coverage of the truth by a Gaussian +-1 sigma (68.27 %), the width of the sigma-normalised
+#: residuals (1) and the face-edge residual excess (1: edges no worse than the rest of the sky).
+IDEAL_VALUES: dict[str, float] = {"coverage_1sigma": 0.6827, "z_std": 1.0, "face_edge_ratio": 1.0}
+
+
 def summarise(
     rows: pd.DataFrame, metrics: Sequence[str], by: str | Sequence[str] = "epoch"
 ) -> pd.DataFrame:
@@ -137,10 +144,13 @@ def metric_names(table: pd.DataFrame) -> list[str]:
 
 
 def best_index(table: pd.DataFrame, metric: str) -> int | None:
-    """Positional index of the best ``<metric>_mean`` (NaNs ignored; None if all NaN)."""
+    """Positional index of the best ``<metric>_mean`` (NaNs ignored; None if all NaN): the
+    largest, the smallest, or the closest to its :data:`IDEAL_VALUES` entry."""
     values = table[f"{metric}_mean"].to_numpy(dtype=np.float64)
     if np.all(np.isnan(values)):
         return None
+    if metric in IDEAL_VALUES:
+        return int(np.nanargmin(np.abs(values - IDEAL_VALUES[metric])))
     return int(np.nanargmax(values) if higher_is_better(metric) else np.nanargmin(values))
 
 
@@ -151,7 +161,11 @@ def _cells(table: pd.DataFrame, label: str, pm: str, bold) -> tuple[list[str], l
     for i, (_, row) in enumerate(table.iterrows()):
         cells = [str(row[label])]
         for m in metrics:
-            text = f"{row[f'{m}_mean']:.4g}"
+            mean = row[f"{m}_mean"]
+            if pd.isna(mean):  # an optional metric the method does not provide
+                cells.append("–")
+                continue
+            text = f"{mean:.4g}"
             std = row.get(f"{m}_std", math.nan)
             if not pd.isna(std):
                 text += f"{pm}{std:.2g}"
@@ -301,6 +315,7 @@ def build_leaderboard(
     protocol: str,
     *,
     block: str | None = None,
+    optional_metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per method (and per field or spectrum) from the methods' summary files.
 
@@ -317,12 +332,16 @@ def build_leaderboard(
         the leaderboard has one row per (block value, method) in :data:`BLOCK_ORDER`, methods in
         display order within each; a summary without it (intensity only) counts as the first
         block (``I`` or ``TT``). When none has it, the leaderboard is the intensity-only one.
+    optional_metrics : sequence of str, optional
+        Metrics some methods lack (``coverage_1sigma`` of a method without sigma maps,
+        ``face_edge_ratio``): columns after ``metrics``, NaN where a summary has none.
 
     Returns
     -------
     pandas.DataFrame
         Columns (``block``), ``model``, ``protocol``, (``ell_min``, ``ell_max`` of polarised
-        spectrum summaries), then ``<metric>_mean``, ``<metric>_std``.
+        spectrum summaries), then ``<metric>_mean``, ``<metric>_std`` of ``metrics`` and of
+        ``optional_metrics``.
     """
     names = [model for model, _, _ in entries]
     if len(set(names)) != len(names):
@@ -333,6 +352,7 @@ def build_leaderboard(
     }
     blocked = block is not None and any(block in rows for rows in found.values())
     values = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    extra = [f"{m}_{s}" for m in optional_metrics for s in ("mean", "std")]
     ranges = [c for c in ("ell_min", "ell_max") if blocked and any(c in r for r in found.values())]
     out = []
     for model, rows in found.items():
@@ -340,12 +360,13 @@ def build_leaderboard(
             entry = {"model": model, "protocol": protocol}
             entry.update({c: row.get(c, math.nan) for c in ranges})
             entry.update({v: float(row[v]) for v in values})
+            entry.update({v: float(row.get(v, math.nan)) for v in extra})
             if blocked:
                 entry = {block: str(row.get(block, BLOCK_DEFAULT[block])), **entry}
             out.append(entry)
             if not blocked:
                 break
-    columns = ["model", "protocol", *ranges, *values]
+    columns = ["model", "protocol", *ranges, *values, *extra]
     if not blocked:
         return pd.DataFrame(out, columns=columns)
     board = pd.DataFrame(out, columns=[block, *columns])

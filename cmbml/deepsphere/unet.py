@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from cmbml.deepsphere.graph import pool, scaled_laplacian, unpool
+from cmbml.deepsphere.graph import laplacian_product, pool, scaled_laplacian, unpool
 
 __all__ = ["ChebConv", "SphereUNet"]
 
@@ -57,9 +57,9 @@ class ChebConv(nn.Module):
         flat = x.permute(1, 2, 0).reshape(npix, c_in * batch)  # (npix, c_in * batch)
         terms = [flat]
         if self.weight.shape[0] > 1:
-            terms.append(torch.sparse.mm(lap, flat))
+            terms.append(laplacian_product(lap, flat))
         for _ in range(2, self.weight.shape[0]):
-            terms.append(2 * torch.sparse.mm(lap, terms[-1]) - terms[-2])
+            terms.append(2 * laplacian_product(lap, terms[-1]) - terms[-2])
         stacked = torch.stack(terms).reshape(len(terms), npix, c_in, batch)
         out = torch.einsum("kpcb,kco->bpo", stacked, self.weight)
         return out + self.bias

@@ -178,3 +178,46 @@ def test_polarised_leaderboard_has_a_block_per_field(tmp_path):
         [("NN", tmp_path / "nn.csv", None)], ["mae"], "matched", block="field"
     )
     pd.testing.assert_frame_equal(same, plain)
+
+
+def test_leaderboard_optional_metrics_blank_where_a_method_lacks_them(tmp_path):
+    """Coverage (a network's σ) and the face-edge ratio are extra columns: a method without
+    them gets a blank cell, and the best is the value closest to its ideal (68.27 %, 1)."""
+    _write_method(tmp_path / "ilc.csv", ["none"], [5.0], [33.0])
+    net = pd.read_csv(tmp_path / "ilc.csv").assign(epoch="10")
+    wide = net.assign(
+        coverage_1sigma_mean=0.80,
+        coverage_1sigma_std=0.01,
+        face_edge_ratio_mean=1.9,
+        face_edge_ratio_std=0.2,
+    )
+    wide.to_csv(tmp_path / "a.csv", index=False)
+    wide.assign(coverage_1sigma_mean=0.70, face_edge_ratio_mean=0.95).to_csv(
+        tmp_path / "b.csv", index=False
+    )
+    board = tables.build_leaderboard(
+        [
+            ("CNILC", tmp_path / "ilc.csv", None),
+            ("UNetA", tmp_path / "a.csv", 10),
+            ("UNetB", tmp_path / "b.csv", 10),
+        ],
+        ["mae"],
+        "matched",
+        optional_metrics=["coverage_1sigma", "face_edge_ratio"],
+    )
+    assert list(board.columns)[-4:] == [
+        "coverage_1sigma_mean",
+        "coverage_1sigma_std",
+        "face_edge_ratio_mean",
+        "face_edge_ratio_std",
+    ]
+    assert board["coverage_1sigma_mean"].isna().tolist() == [True, False, False]
+    assert tables.best_index(board, "coverage_1sigma") == 2  # |0.70 - 0.6827| < |0.80 - 0.6827|
+    assert tables.best_index(board, "face_edge_ratio") == 2  # 0.95 is closer to 1 than 1.9
+    md = tables.to_markdown(board, "model").splitlines()
+    assert md[2] == "| CNILC | **5 ± 0.1** | – | – |"
+    assert md[4] == "| UNetB | 5 ± 0.1 | **0.7 ± 0.01** | **0.95 ± 0.2** |"
+    with pytest.raises(ValueError, match="lacks column"):
+        tables.build_leaderboard(
+            [("CNILC", tmp_path / "ilc.csv", None)], ["coverage_1sigma"], "matched"
+        )

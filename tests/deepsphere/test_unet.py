@@ -102,3 +102,24 @@ def test_learns_a_combination_of_its_input_maps():
     with torch.no_grad():
         error = torch.nn.functional.l1_loss(network(x), y).item()
     assert error < 0.3 * y.abs().mean().item()
+
+
+def test_chebyshev_gradients_equal_the_dense_polynomial_ones():
+    """The sparse products' backward pass (L~ is symmetric, so it reuses L~) gives the gradients
+    of the dense polynomial, for the input and the weights."""
+    torch.manual_seed(2)
+    nside, k = 2, 3
+    conv = ChebConv(2, 3, k, nside).double()
+    x = torch.randn(2, hp.nside2npix(nside), 2, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, hp.nside2npix(nside), 3, dtype=torch.float64)
+    (conv(x) * upstream).sum().backward()
+    lap = torch.from_numpy(scaled_laplacian(nside).to_dense().double().numpy())
+    terms = [torch.eye(lap.shape[0], dtype=torch.float64), lap]
+    for _ in range(2, k):
+        terms.append(2 * lap @ terms[-1] - terms[-2])
+    x_ref = x.detach().clone().requires_grad_(True)
+    weight = conv.weight.detach().clone().requires_grad_(True)
+    dense = sum(torch.einsum("pq,bqc,co->bpo", terms[i], x_ref, weight[i]) for i in range(k))
+    (dense * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(conv.weight.grad, weight.grad, rtol=1e-5, atol=1e-6)

@@ -75,16 +75,28 @@ def test_polarisation_is_refused(tmp_path):
         run_pipeline(cfg)
 
 
-def test_default_target_is_the_truth_at_the_ilc_resolution(tmp_path):
-    """With the shipped target_beam (the ILC's 20.6 arcmin and pixel window), the target is
-    the truth smoothed as healpy smooths it (minus the ILC map); the pixel window is
-    cmbml's offline one (healpy downloads its tables)."""
+@pytest.mark.parametrize(
+    ("pixwin", "window"),
+    [("true", True), ("dataset", False)],
+    ids=["pixel-window", "dataset-without-window"],
+)
+def test_default_target_is_the_truth_at_the_ilc_resolution(tmp_path, pixwin, window):
+    """With the shipped target_beam (the ILC's 20.6 arcmin; the pixel window as the dataset
+    records it, like the ILC's output), the target is the truth smoothed as healpy smooths it
+    (minus the ILC map); the pixel window is cmbml's offline one (healpy downloads its
+    tables). A dataset without the window (CMB-ML's) gets a target without it."""
     import healpy as hp
 
+    from cmbml.hybrid.stages.preprocess import HybridPreprocess
     from cmbml.sphere import pixel_window
 
-    cfg = make_cfg(tmp_path, "model.hybrid.target_beam={fwhm_arcmin:20.6,pixwin:true}")
+    cfg = make_cfg(
+        tmp_path,
+        f"model.hybrid.target_beam={{fwhm_arcmin:20.6,pixwin:{pixwin}}}",
+        f"dataset.pixel_window={str(window).lower()}",
+    )
     cfg.pipeline.stages = ["hybrid_scale", "hybrid_preprocess"]
+    assert HybridPreprocess(cfg).output_resolution() == (20.6, window)
     truth = write_sims(cfg)
     ilc = write_ilc(cfg, truth)
     train_tiny(cfg, write=False)
@@ -93,5 +105,7 @@ def test_default_target_is_the_truth_at_the_ilc_resolution(tmp_path):
     nside = hp.npix2nside(error.size)
     alm = hp.map2alm(truth["Test", 0], lmax=3 * nside - 1, iter=3)
     fl = hp.gauss_beam(np.radians(20.6 / 60), lmax=3 * nside - 1)
-    smoothed = hp.alm2map(hp.almxfl(alm, fl * pixel_window(nside)[: 3 * nside]), nside)
+    if window:
+        fl = fl * pixel_window(nside)[: 3 * nside]
+    smoothed = hp.alm2map(hp.almxfl(alm, fl), nside)
     np.testing.assert_allclose(error, smoothed - ilc["Test", 0], atol=0.05)

@@ -155,10 +155,13 @@ class AnalysisCompare(Stage):
         protocol = protocol_of(self.cfg)
         caption = tables.protocol_caption(protocol, notes=self.notes())
         metrics = list(self.cfg.model.analysis.pixel_metrics)
+        optional = list(self.cfg.model.analysis.compare.get("optional_metrics") or [])
         boards = []
         for scoring, target in scorings(self.cfg):
             entries = [self._entry(f, f["pixel"][scoring]) for f in files]
-            board = tables.build_leaderboard(entries, metrics, protocol, block="field")
+            board = tables.build_leaderboard(
+                entries, metrics, protocol, block="field", optional_metrics=optional
+            )
             boards.append((None if target is None else target.name, board))
         self._write_board("pixel", boards, caption)
         entries = [self._entry(f, f["ps"]) for f in files]

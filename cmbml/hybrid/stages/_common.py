@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cmbml.analysis.stages.base import resolution
 from cmbml.core import ConfigError
+from cmbml.core.dataset import observed_pixel_window
 from cmbml.nn.stack_stages import NestStage
 
 __all__ = ["METHOD", "HybridStage"]
@@ -32,12 +34,15 @@ class HybridStage(NestStage):
         return fields
 
     def output_resolution(self) -> tuple[float, bool]:
-        """``model.hybrid.target_beam`` (the resolution its targets were brought to), or the
-        unbeamed CMB without one."""
+        """``model.hybrid.target_beam`` (the resolution its targets were brought to: FWHM in
+        arcmin and pixel window, ``pixwin: dataset`` the dataset's record as the ILC map's), or
+        the unbeamed CMB without one."""
         beam = self.model.get("target_beam")
         if beam is None:
             return 0.0, False
-        return float(beam.fwhm_arcmin), bool(beam.pixwin)
+        node = {"fwhm_arcmin": beam.get("fwhm_arcmin"), "pixwin": beam.get("pixwin")}
+        target = resolution(node, "model.hybrid.target_beam", lambda: observed_pixel_window(self))
+        return float(target.fwhm_arcmin), bool(target.pixwin)
 
     def ilc_map(self, split: str, sim: int) -> np.ndarray:
         """The ILC prediction (``pyilc_cmb_map_pred`` of ``model.hybrid.ilc_working``), I,

@@ -34,6 +34,7 @@ class HybridPreprocess(HybridStage, NetworkPreprocess):
         "model.hybrid.detectors",
         "model.hybrid.ilc_working",
         "model.hybrid.target_beam",
+        "dataset.pixel_window",
     )
 
     def process_sim(self, split: str, sim: int) -> None:
@@ -58,14 +59,14 @@ class HybridPreprocess(HybridStage, NetworkPreprocess):
 
     def _beamed(self, truth: np.ndarray) -> np.ndarray:
         """The unbeamed truth ``(npix,)`` at ``model.hybrid.target_beam`` (Gaussian beam and,
-        with ``pixwin``, the pixel window), band-limited to 3 nside - 1."""
-        beam = self.model.get("target_beam")
-        if beam is None:
+        with its pixel window, :meth:`output_resolution`), band-limited to 3 nside - 1."""
+        if self.model.get("target_beam") is None:
             return truth
+        fwhm, pixwin = self.output_resolution()
         nside = hp.npix2nside(truth.size)
         lmax = 3 * nside - 1
-        fl = sphere.gaussian_beam(float(beam.fwhm_arcmin), lmax)
-        if bool(beam.pixwin):
+        fl = sphere.gaussian_beam(fwhm, lmax)
+        if pixwin:
             fl = fl * sphere.pixel_window(nside)[: lmax + 1]
         alm = sphere.map2alm(truth, lmax, niter=3)
         return sphere.alm2map(sphere.almxfl(alm, fl), nside, lmax)
