@@ -62,12 +62,12 @@ class _Residual(nn.Module):
 class PatchCNN(nn.Module):
     """A fully convolutional network on patches ``(batch, in_channels, p, p)``, any ``p``.
 
+    The output is one map, ``(batch, 1, p, p)``: the (scaled) CMB.
+
     Parameters
     ----------
     in_channels : int
         Input maps (detectors).
-    out_channels : int, optional
-        Output maps.
     features : int, optional
         Channels after the 1x1 channel-mixing convolution.
     depth : int, optional
@@ -78,24 +78,18 @@ class PatchCNN(nn.Module):
     """
 
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int = 1,
-        features: int = 16,
-        depth: int = 2,
-        dropout: float = 0.0,
+        self, in_channels: int, features: int = 16, depth: int = 2, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        if min(in_channels, out_channels, features) < 1 or depth < 0:
+        if min(in_channels, features) < 1 or depth < 0:
             raise ValueError(
-                "PatchCNN needs in_channels, out_channels, features >= 1 and depth >= 0, got "
-                f"{in_channels}, {out_channels}, {features}, {depth}"
+                "PatchCNN needs in_channels >= 1, features >= 1 and depth >= 0, got "
+                f"{in_channels}, {features}, {depth}"
             )
-        self.in_channels = int(in_channels)
-        self.mix = nn.Sequential(nn.Conv2d(self.in_channels, int(features), 1), nn.ReLU())
+        self.mix = nn.Sequential(nn.Conv2d(int(in_channels), int(features), 1), nn.ReLU())
         self.blocks = nn.Sequential(*(_Residual(int(features)) for _ in range(int(depth))))
         self.dropout = nn.Dropout(float(dropout)) if dropout > 0 else nn.Identity()
-        self.out = nn.Conv2d(int(features), int(out_channels), 1)
+        self.out = nn.Conv2d(int(features), 1, 1)
 
     def check_input_size(self, side: int) -> None:
         """Raise ValueError unless ``side`` is a patch side (PatchNN's stages ask any network
@@ -104,11 +98,7 @@ class PatchCNN(nn.Module):
             raise ValueError(f"PatchCNN needs patches of at least 1 pixel, got side {side}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(batch, in_channels, p, p)`` to ``(batch, out_channels, p, p)``."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"PatchCNN expects input (batch, {self.in_channels}, p, p), got {tuple(x.shape)}"
-            )
+        """Map ``(batch, in_channels, p, p)`` to ``(batch, 1, p, p)``."""
         return self.out(self.dropout(self.blocks(self.mix(x))))
 
 

@@ -1,12 +1,15 @@
 """Running a tutorial notebook of demonstrations/ in a real Jupyter kernel (this interpreter's
-ipykernel), as a user opens it, with the checks every notebook must pass."""
+ipykernel), as a user opens it, with the checks every notebook must pass; importing the example
+modules the notebooks use."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 from nbclient import NotebookClient
@@ -14,6 +17,15 @@ from nbclient import NotebookClient
 from cmbml.core.config import REPO_ROOT
 
 DEMO = REPO_ROOT / "demonstrations"
+
+
+def demo_module(name: str) -> ModuleType:
+    """The module ``demonstrations/<name>.py``, imported from its file (it is not part of the
+    cmbml package)."""
+    spec = importlib.util.spec_from_file_location(name, DEMO / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def listing(folder: Path) -> set[str]:

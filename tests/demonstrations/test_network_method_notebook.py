@@ -4,27 +4,17 @@ independently of the notebook: the installed method's prediction maps at the tut
 its row in the leaderboard beside HILC and PatchNN, and a network that learnt (its final
 checkpoint differs from its initial weights and predicts the Valid targets better)."""
 
-import importlib.util
-
 import healpy as hp
 import numpy as np
 import pandas as pd
 import torch
 
-from tests.demonstrations.notebooks import DEMO, run_notebook
+from tests.demonstrations.notebooks import DEMO, demo_module, run_notebook
 
 NOTEBOOK = DEMO / "F_adding_a_network_method.ipynb"
 NSIDE, EPOCHS, TEST_SIMS = 16, 2, 2  # the notebook's scenario
 PATCH = 8  # its model.patchcnn.nside_patch
 NETWORK = {"features": 8, "depth": 2, "dropout": 0.1}  # its model.patchcnn.network
-
-
-def _method_module():
-    """demonstrations/patchcnn_method.py, imported from its file (not part of cmbml)."""
-    spec = importlib.util.spec_from_file_location("patchcnn_method", DEMO / "patchcnn_method.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _valid_l1(module, checkpoint, work) -> float:
@@ -62,7 +52,7 @@ def test_network_method_notebook_trains_predicts_and_ranks(tmp_path):
         means = board.set_index("model").filter(like="_mean")
         assert means.shape[1] > 0 and np.isfinite(means.to_numpy(float)).all()
 
-        module = _method_module()
+        module = demo_module("patchcnn_method")
         first, last = (
             torch.load(method / "Model" / f"model_e{e:04d}.pt", weights_only=False)
             for e in (0, EPOCHS)

@@ -3,18 +3,16 @@ on patches of any side, and its five stages, which must be PatchNN's with every 
 setting and name moved to the method ``patchcnn`` (a forgotten one would read or hash PatchNN's
 products)."""
 
-import importlib.util
-
 import pytest
 import torch
 
-from cmbml.core.config import REPO_ROOT
 from cmbml.nn.uncertainty import has_dropout
 from cmbml.patchnn.stages.postprocess import PatchnnPostprocess
 from cmbml.patchnn.stages.predict import PatchnnPredict
 from cmbml.patchnn.stages.preprocess import PatchnnPreprocess
 from cmbml.patchnn.stages.scale import PatchnnScale
 from cmbml.patchnn.stages.train import PatchnnTrain
+from tests.demonstrations.notebooks import demo_module
 
 TEMPLATES = [PatchnnScale, PatchnnPreprocess, PatchnnTrain, PatchnnPredict, PatchnnPostprocess]
 DECLARED = ("name", "inputs", "outputs", "config_keys", "pol_config_keys", "obs_entry", "cmb_entry")
@@ -22,12 +20,7 @@ DECLARED = ("name", "inputs", "outputs", "config_keys", "pol_config_keys", "obs_
 
 @pytest.fixture(scope="module")
 def method():
-    """The module, imported from its file (it is not part of the cmbml package)."""
-    path = REPO_ROOT / "demonstrations" / "patchcnn_method.py"
-    spec = importlib.util.spec_from_file_location("patchcnn_method", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return demo_module("patchcnn_method")
 
 
 def _renamed(value):
@@ -66,7 +59,7 @@ def test_network_maps_patches_of_any_side_to_one_channel(method):
 
 def test_bad_input_is_refused(method):
     network = method.PatchCNN(9, features=4)
-    with pytest.raises(ValueError, match=r"expects input \(batch, 9, p, p\)"):
+    with pytest.raises(RuntimeError, match="9 channels"):
         network(torch.zeros(2, 4, 8, 8))
     with pytest.raises(ValueError, match="at least 1 pixel"):
         network.check_input_size(0)
