@@ -5,19 +5,12 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from cmbml.core.config import REPO_ROOT
+from tests.demonstrations.notebooks import demo_module
 
 
 @pytest.fixture(scope="module")
 def coadd():
-    """The module, imported from its file (it is not part of the cmbml package)."""
-    import importlib.util
-
-    path = REPO_ROOT / "demonstrations" / "coadd_method.py"
-    spec = importlib.util.spec_from_file_location("coadd_method", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return demo_module("coadd_method")
 
 
 def test_weights_are_inverse_variance_and_sum_to_one(coadd):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from hydra.utils import instantiate
+from torch import nn
 
 from cmbml.core import ConfigError
 from cmbml.nn.stack_stages import StackStage
 from cmbml.patchnn.patches import patches_to_sphere
-from cmbml.patchnn.unet import PatchUNet
 
 __all__ = ["METHOD", "PatchnnStage"]
 
@@ -21,27 +21,28 @@ class PatchnnStage(StackStage):
 
     method = METHOD
 
-    def build_network(self, in_channels: int) -> PatchUNet:
-        """Instantiate ``model.patchnn.network`` with ``in_channels`` inputs.
+    def build_network(self, in_channels: int) -> nn.Module:
+        """Instantiate ``model.<method>.network`` with ``in_channels`` inputs (``model.patchnn``
+        here; a method built on these stages sets another ``method``).
 
         Raises
         ------
         ConfigError
-            ``model.patchnn.nside_patch`` does not cut ``scenario.nside`` maps, or the network
-            cannot halve its patches at every level.
+            ``model.<method>.nside_patch`` does not cut ``scenario.nside`` maps, or the network
+            does not take patches of that side (its ``check_input_size`` raises ValueError).
         """
-        settings = self.model
+        settings, key = self.model, f"model.{self.method}"
         nside, side = int(self.cfg.scenario.nside), int(settings.nside_patch)
         if side < 1 or side & (side - 1) or side > nside:
             raise ConfigError(
-                f"model.patchnn.nside_patch={side} must be a power of 2 <= scenario.nside={nside}"
+                f"{key}.nside_patch={side} must be a power of 2 <= scenario.nside={nside}"
             )
         network = instantiate(settings.network, in_channels=int(in_channels))
         try:
             network.check_input_size(side)
         except ValueError as exc:
             raise ConfigError(
-                f"model.patchnn.network does not fit model.patchnn.nside_patch={side}: {exc}"
+                f"{key}.network does not fit {key}.nside_patch={side}: {exc}"
             ) from exc
         return network
 
