@@ -146,13 +146,14 @@ def _weights_chunk(cov_pairs: np.ndarray, mixing: np.ndarray) -> np.ndarray:
     rows, cols = pair_indices(n_freq)
     inv_sd = 1.0 / np.sqrt(cov_pairs[rows == cols])
     corr = np.empty((n_freq, n_freq) + cov_pairs.shape[1:])
-    corr[rows, cols] = cov_pairs * inv_sd[rows] * inv_sd[cols]
-    corr[cols, rows] = corr[rows, cols]
+    corr[cols, rows] = cov_pairs * inv_sd[rows] * inv_sd[cols]  # the lower triangle only
     mix_n = mixing[:, :, None] * inv_sd[:, None, :]
     y, singular = _ldl_solve(corr, mix_n)
     if singular.any():
         log.warning("%d pixels with singular channel covariance: pseudo-inverse", singular.sum())
-        pinv = np.linalg.pinv(np.moveaxis(corr[:, :, singular], -1, 0), hermitian=True)
+        full = corr[:, :, singular]
+        full[rows, cols] = full[cols, rows]
+        pinv = np.linalg.pinv(np.moveaxis(full, -1, 0), hermitian=True)
         y[:, :, singular] = np.einsum("pij,jkp->ikp", pinv, mix_n[:, :, singular])
     # q = A_n^T y ((n_comp, n_comp, m)); weights = y q^-1 e_0
     q = np.einsum("ikp,ilp->klp", mix_n, y)
@@ -169,11 +170,11 @@ def _weights_chunk(cov_pairs: np.ndarray, mixing: np.ndarray) -> np.ndarray:
 def _ldl_solve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``a x = b`` for symmetric ``a`` ``(n, n, m)``, ``b`` ``(n, k, m)`` by LDL^T.
 
-    Returns ``x`` ``(n, k, m)`` and a ``(m,)`` mask of numerically singular systems (whose ``x``
-    is meaningless).
+    Only the lower triangle of ``a`` (diagonal included) is read. Returns ``x`` ``(n, k, m)``
+    and a ``(m,)`` mask of numerically singular systems (whose ``x`` is meaningless).
     """
     n = a.shape[0]
-    low = np.zeros_like(a)
+    low = np.empty_like(a)  # only its strict lower triangle is written and read
     d = np.empty((n,) + a.shape[2:])
     singular = np.zeros(a.shape[2:], dtype=bool)
     for j in range(n):
