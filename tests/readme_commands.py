@@ -9,7 +9,7 @@ same overrides, adapted only in size and location:
 
 - appended when the command does not set them: nside 32 (the smallest the UNet takes), 2 / 1 / 1
   simulations, one epoch, CAMB's quickest setting, a temporary datasets root and assets folder
-  (holding small Planck, NILC and WMAP files in the real formats);
+  (holding small Planck PR3, WMAP and CMB-ML checkpoint files in the real formats);
 - values that only set a size are shrunk (``n_workers=8`` -> 2, ``num_epochs=20`` -> 2, ...);
 - places that do not exist here are replaced: ``/scratch/cmb`` by a temporary folder, the dask
   scheduler at ``tcp://10.0.0.5:8786`` by one started on 127.0.0.1, SLURM by stand-in ``sbatch``

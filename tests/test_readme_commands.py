@@ -4,7 +4,9 @@ The fast test composes each command's config exactly as its script would and pas
 the runner makes before running (so a stage name, key or group option that does not exist fails
 here). The slow test runs every command, in reading order (the README, then the site's pages in
 ``nav`` order), as a real subprocess at tiny size (``tests/readme_commands.py`` says how each is
-shrunk), on small real-format Planck, NILC, WMAP and Planck-covariance files.
+shrunk), on small real-format files: Planck PR3 frequency maps (variance columns included) and
+CMB maps (SMICA, NILC with its TMASK, Commander), WMAP chains, a Planck covariance and a CMBNNCS
+checkpoint in CMB-ML's format.
 """
 
 from __future__ import annotations
