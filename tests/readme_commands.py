@@ -9,12 +9,20 @@ same overrides, adapted only in size and location:
 
 - appended when the command does not set them: nside 32 (the smallest the UNet takes), 2 / 1 / 1
   simulations, one epoch, CAMB's quickest setting, a temporary datasets root and assets folder
-  (holding small Planck, NILC and WMAP files in the real formats);
+  (holding small Planck PR3, WMAP and CMB-ML checkpoint files in the real formats);
 - values that only set a size are shrunk (``n_workers=8`` -> 2, ``num_epochs=20`` -> 2, ...);
 - places that do not exist here are replaced: ``/scratch/cmb`` by a temporary folder, the dask
   scheduler at ``tcp://10.0.0.5:8786`` by one started on 127.0.0.1, SLURM by stand-in ``sbatch``
   and ``scancel`` that run the job script on this machine;
-- ``model/cmbnncs=paper`` gets ``model/cmbnncs/network=unet5``: UNet8 needs nside >= 256.
+- ``model/cmbnncs=paper`` (and ``main_cmbnncs_cmbml.py``, whose config has it) gets
+  ``model/cmbnncs/network=unet5``: UNet8 needs nside >= 256. CMB-ML's checkpoint that
+  ``main_cmbnncs_cmbml.py`` imports is written by the tests in CMB-ML's format for that network;
+- ``model/patchnn=paper`` gets patches of a quarter of the nside, as the paper's (128 at nside
+  512): ``model.patchnn.nside_patch=8``; PatchNN keeps its demo's 3 epochs
+  (``PATCHNN_TINY_EPOCHS`` says why);
+- ``model/pyilc=cnilc_cmbml`` gets the preset a user gives at nside 32 (CMB-ML's presets are for
+  nside 128 and 512): ``++model.pyilc.presets.32={ellpeaks:[72,96]}``, the fewest, widest
+  windows whose every scale has the modes PyILC's ILC-bias rule asks of 8 channels.
 """
 
 from __future__ import annotations
@@ -38,6 +46,18 @@ TINY = {
     "model.cmbnncs.batch_size": "2",
     "model.sim.cmb.camb_accuracy": "temperature",
 }
+
+#: CNILC-as-CMB-ML's needlet preset at the tiny nside (cosine windows of 1578, 5590, 2048 modes:
+#: PyILC's rule needs 1418 with 8 channels and an ILC bias of 1e-3).
+CNILC_CMBML_TINY = "{ellpeaks:[72,96]}"
+
+#: PatchNN's epochs at the tiny size: its demo's 3. After 1 (3 optimiser steps at the demo's
+#: learning rate 1e-2) the ReLU features before its dropout are 0 on half the Valid pixels, so
+#: every Monte-Carlo sample agrees there and its sigma calibration is refused, as it should be.
+PATCHNN_TINY_EPOCHS = 3
+
+#: Scripts whose config has model/cmbnncs=paper (UNet8) without the command naming it.
+PAPER_CMBNNCS = {"main_cmbnncs_cmbml.py"}
 
 #: Size-only values shrunk: (pattern, replacement).
 SHRINK = [
@@ -116,8 +136,14 @@ def adapt(command: str, places: dict[str, str]) -> list[str]:
     if "local_system.datasets_root" not in given:
         extra.append(f"local_system.datasets_root={places['root']}")
     extra.append(f"local_system.assets_dir={places['assets']}")
-    if "model/cmbnncs=paper" in words:
+    if "model/cmbnncs=paper" in words or words[script] in PAPER_CMBNNCS:
         extra.append("model/cmbnncs/network=unet5")
+    if "model/patchnn=paper" in words and "scenario.nside" not in given:
+        extra.append(f"model.patchnn.nside_patch={int(TINY['scenario.nside']) // 4}")
+    if "num_epochs" not in given:
+        extra.append(f"model.patchnn.num_epochs={PATCHNN_TINY_EPOCHS}")
+    if "model/pyilc=cnilc_cmbml" in words and "scenario.nside" not in given:
+        extra.append(f"++model.pyilc.presets.{TINY['scenario.nside']}={CNILC_CMBML_TINY}")
     if "parallel=slurm" in words:
         extra += ["parallel.slurm.scheduler_options={host: 127.0.0.1}"]
         extra += ["parallel.slurm.start_timeout_s=180"]

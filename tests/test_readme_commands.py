@@ -4,7 +4,9 @@ The fast test composes each command's config exactly as its script would and pas
 the runner makes before running (so a stage name, key or group option that does not exist fails
 here). The slow test runs every command, in reading order (the README, then the site's pages in
 ``nav`` order), as a real subprocess at tiny size (``tests/readme_commands.py`` says how each is
-shrunk), on small real-format Planck, NILC, WMAP and Planck-covariance files.
+shrunk), on small real-format files: Planck PR3 frequency maps (variance columns included) and
+CMB maps (SMICA, NILC with its TMASK, Commander), WMAP chains, a Planck covariance and a CMBNNCS
+checkpoint in CMB-ML's format.
 """
 
 from __future__ import annotations
@@ -20,10 +22,18 @@ import healpy as hp
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from cmbml.core import check_pipeline, compose
+from tests.cmbnncs.cmbml_format import CmbmlUNet, save_cmbml_checkpoint
 from tests.readme_commands import REPO, adapt, readme_commands
-from tests.sims.planck_files import write_planck_bintable, write_wmap_chains
+from tests.sims.planck_files import (
+    PR3_FILES,
+    flat_cmb_alm,
+    write_pr3_cmb_maps,
+    write_pr3_frequency_maps,
+    write_wmap_chains,
+)
 from tests.sims.test_cosmology import write_covmat
 
 SOURCES_COMMANDS = readme_commands()
@@ -69,14 +79,8 @@ def test_commands_are_found_in_every_shell_block_form(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=IDS)
-def test_readme_command_composes_and_passes_every_check(command, tmp_path):
-    places = {
-        "root": str(tmp_path / "data"),
-        "assets": str(tmp_path / "assets"),
-        "scratch": str(tmp_path / "scratch"),
-        "scheduler": "tcp://127.0.0.1:1",
-    }
+def _composed(command: str, places: dict[str, str]):
+    """The config and task ``command`` runs at tiny size, composed as its script would."""
     words = adapt(command, places)
     script = next(i for i, w in enumerate(words) if w.endswith(".py"))
     config, task = _script_config(words[script])
@@ -85,7 +89,18 @@ def test_readme_command_composes_and_passes_every_check(command, tmp_path):
         at = overrides.index("--config-name")
         config = overrides[at + 1]
         overrides = overrides[:at] + overrides[at + 2 :]
-    names, _ = check_pipeline(compose(config, overrides), task)
+    return compose(config, overrides), task
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=IDS)
+def test_readme_command_composes_and_passes_every_check(command, tmp_path):
+    places = {
+        "root": str(tmp_path / "data"),
+        "assets": str(tmp_path / "assets"),
+        "scratch": str(tmp_path / "scratch"),
+        "scheduler": "tcp://127.0.0.1:1",
+    }
+    names, _ = check_pipeline(*_composed(command, places))
     assert names
 
 
@@ -105,24 +120,34 @@ exit 0
 
 
 def _planck_assets(folder: Path, cfg) -> None:
-    """Small Planck frequency maps (variance columns) and the NILC map (TMASK), real format."""
-    folder.mkdir(parents=True)
+    """Planck PR3 frequency maps (a CMB sky, 10 uK of white noise and its variance columns) and
+    the SMICA, NILC (its TMASK: |b| > 20 deg) and Commander CMB maps, small and in the real
+    format, where the configs look for them."""
     nside = 64
-    npix = 12 * nside**2
-    _, b = hp.pix2ang(nside, np.arange(npix), lonlat=True)
-    for band, name in cfg.model.sim.noise.files.items():
-        hfi_submm = int(band) in (545, 857)
-        unit = "MJy/sr" if hfi_submm else "K_CMB"
-        var = 1e-4 if hfi_submm else 1e-10
-        columns = {"I_STOKES": np.zeros(npix), "II_COV": np.full(npix, var)}
-        units = {"I_STOKES": unit, "II_COV": f"{unit}^2" if unit == "K_CMB" else "(MJy/sr)^2"}
-        if not hfi_submm:
-            columns |= {"QQ_COV": np.full(npix, 2 * var), "UU_COV": np.full(npix, 2 * var)}
-            units |= {"QQ_COV": "K_CMB^2", "UU_COV": "K_CMB^2"}
-        write_planck_bintable(folder / name, columns, units)
-    tmask = (np.abs(b) > 20).astype(float)
-    nilc = Path(str(cfg.model.sim.mask.file)).name
-    write_planck_bintable(folder / nilc, {"I_STOKES": 0 * tmask, "TMASK": tmask}, {})
+    alm = flat_cmb_alm(3 * nside - 1, seed=7)
+    assert dict(cfg.model.sim.noise.files) == PR3_FILES
+    assert {band: o.file for band, o in cfg.model.sim.observations.bands.items()} == PR3_FILES
+    write_pr3_frequency_maps(folder, alm, PR3_FILES, nside, noise_uk=10.0)
+    _, b = hp.pix2ang(nside, np.arange(12 * nside**2), lonlat=True)
+    extra_rms = {"SMICA": 0.0, "NILC": 0.0, "Commander": 20.0}  # uK, on top of the CMB
+    write_pr3_cmb_maps(folder, alm, (np.abs(b) > 20).astype(float), extra_rms)
+    wanted = [Path(str(cfg.model.sim.mask.file)).name]
+    wanted += [ref.file for ref in cfg.model.analysis.references.maps.values()]
+    assert all((folder / name).exists() for name in wanted), wanted
+
+
+def _cmbml_checkpoint(places: dict[str, str]) -> None:
+    """A CMBNNCS checkpoint in CMB-ML's format (cmbNNCS's module tree, tests/cmbnncs/
+    cmbml_format.py) where ``main_cmbnncs_cmbml.py`` looks for CMB-ML's, for the network,
+    detectors and epoch of its command at tiny size."""
+    command = next(c for c in COMMANDS if "main_cmbnncs_cmbml.py" in c)
+    cfg, _ = _composed(command, places)
+    settings = cfg.model.cmbnncs
+    torch.manual_seed(0)
+    net = CmbmlUNet(settings.network.channels, settings.network.kernels, len(settings.detectors))
+    path = Path(settings.cmbml_checkpoint)
+    path.parent.mkdir(parents=True)
+    save_cmbml_checkpoint(net.eval(), path, epoch=int(settings.num_epochs))
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +191,7 @@ def world(tmp_path_factory):
         "scratch": str(base / "scratch"),
         "scheduler": cluster.scheduler_address,
     }
+    _cmbml_checkpoint(places)
     yield base, env, places
     cluster.close()
 

@@ -28,7 +28,7 @@ from cmbml.nn.nest import nest_to_ring
 from cmbml.nn.stack import StackDataset
 from cmbml.nn.train_stage import TRAIN_KEYS, NetworkTrain
 from cmbml.nn.training import predict_batches
-from cmbml.nn.uncertainty import mc_predict
+from cmbml.nn.uncertainty import mc_predict, sigma_factor
 
 __all__ = [
     "COVERAGE",
@@ -188,22 +188,26 @@ class StackPredict(StackStage):
         if not sims:
             raise ConfigError(f"{key}=valid needs Valid simulations")
         valid = self.datasets(sims, field, True)
-        ratios = []
+        residuals, sigmas = [], []
         for (split, sim), obs, truth in zip(
             sims, valid.feature_paths, valid.target_paths, strict=True
         ):
             mean, sigma = self._sample(network, obs, field, split, sim)
-            residual = np.abs(mean - np.load(truth)).ravel()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios.append(np.where(residual > 0, residual / sigma.ravel(), 0.0))
-        ratios = np.concatenate(ratios)
-        factor = float(np.quantile(ratios, COVERAGE))
-        if not np.isfinite(factor) or factor <= 0:
+            residuals.append((mean - np.load(truth)).ravel())
+            sigmas.append(sigma.ravel())
+        residuals, sigmas = np.concatenate(residuals), np.concatenate(sigmas)
+        try:
+            factor = sigma_factor(residuals, sigmas, COVERAGE)
+        except ValueError as error:
             raise ConfigError(
-                f"{key}=valid: the Monte-Carlo sigma of {field} is 0 on too many Valid pixels "
-                f"to be calibrated; raise model.{self.method}.mc_samples or the dropout"
-            )
-        before = float(np.mean(ratios <= 1.0))
+                f"{key}=valid cannot calibrate the Monte-Carlo sigma of {field} (epoch {epoch}) "
+                f"on the Valid split: {error}. Where every dropout sample agrees, the features "
+                "before the dropout are 0 (a collapsed or under-trained network) or too few "
+                f"samples were drawn: train longer (model.{self.method}.num_epochs), raise "
+                f"model.{self.method}.mc_samples or the dropout, or set {key}=none to keep the "
+                "raw sigma"
+            ) from error
+        before = float(np.mean(np.abs(residuals) <= sigmas))
         self.log.info(
             "%s, epoch %d: sigma x %.3f (Valid coverage of +-sigma before: %.3f)",
             field,
@@ -211,7 +215,7 @@ class StackPredict(StackStage):
             factor,
             before,
         )
-        calibration = {"factor": factor, "valid_coverage_before": before, "n_pixels": ratios.size}
+        calibration = {"factor": factor, "valid_coverage_before": before, "n_pixels": sigmas.size}
         self.write(f"{self.method}_sigma_calibration", calibration, field=field, epoch=epoch)
         return factor
 

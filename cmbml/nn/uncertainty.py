@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from cmbml.nn.data import make_loader, select_device
 
-__all__ = ["has_dropout", "mc_predict"]
+__all__ = ["has_dropout", "mc_predict", "sigma_factor"]
 
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
@@ -83,3 +83,46 @@ def mc_predict(
     finally:
         torch.set_rng_state(generator_state)
         model.eval()
+
+
+def sigma_factor(residual, sigma, coverage: float) -> float:
+    """The factor ``f`` such that ``|residual| <= f sigma`` on a fraction ``coverage`` of the
+    pixels: the ``coverage`` quantile of ``|residual| / sigma``.
+
+    A pixel of ``sigma`` 0 (every Monte-Carlo sample the same) is covered by any factor if its
+    residual is 0 too, by none otherwise.
+
+    Parameters
+    ----------
+    residual, sigma : array_like
+        Prediction minus truth and its standard deviation, same shape and unit.
+    coverage : float
+        Fraction of the pixels to cover, in (0, 1) (0.6827 for +-1 sigma).
+
+    Returns
+    -------
+    float
+        The factor, > 0.
+
+    Raises
+    ------
+    ValueError
+        No finite factor > 0 gives that coverage: ``sigma`` is 0 with a non-zero residual on
+        more than ``1 - coverage`` of the pixels (the message gives the fraction), or the
+        residual is 0 on ``coverage`` of them.
+    """
+    residual = np.abs(np.ravel(residual)).astype(float)
+    sigma = np.ravel(sigma).astype(float)
+    uncovered = (sigma <= 0) & (residual > 0)
+    ratios = np.divide(residual, sigma, out=np.where(uncovered, np.inf, 0.0), where=sigma > 0)
+    rank = int(np.ceil(coverage * (ratios.size - 1)))
+    if rank >= ratios.size - int(uncovered.sum()):
+        raise ValueError(
+            f"sigma is 0 on {100 * uncovered.mean():.1f} % of the pixels where the residual is "
+            f"not, which no factor covers; a calibration to {100 * coverage:.2f} % coverage "
+            f"leaves at most {100 * (1 - coverage):.1f} % uncovered"
+        )
+    factor = float(np.quantile(ratios, coverage))
+    if factor <= 0:
+        raise ValueError(f"the residual is 0 on {100 * np.mean(residual == 0):.1f} % of the pixels")
+    return factor

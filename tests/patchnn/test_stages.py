@@ -1,13 +1,17 @@
 """The PatchNN stages through the real pipeline runner on the tiny nside-32 dataset."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from cmbml.core import compose, get_handler, run_pipeline
+from cmbml.analysis.uncertainty import uncertainty_metrics
+from cmbml.core import ConfigError, build_stages, compose, get_handler, run_pipeline
 from cmbml.nn.stack import StackDataset
-from cmbml.nn.uncertainty import mc_predict
+from cmbml.nn.stack_stages import COVERAGE
+from cmbml.nn.uncertainty import mc_predict, sigma_factor
 from cmbml.patchnn import PatchUNet, patches_to_sphere
 from tests.cmbnncs.tiny import (
     DETS,
@@ -105,3 +109,46 @@ def test_monte_carlo_dropout_samples_vary_and_are_reproducible(tmp_path):
         next(mc_predict(PatchUNet(2, features=4, depth=2), dataset, 4, seed=1))
     with pytest.raises(ValueError, match="n_samples >= 2"):
         next(mc_predict(network, dataset, 1, seed=1))
+
+
+def test_the_valid_factor_gives_the_asked_coverage():
+    """Gaussian errors of 2.5 sigma: the factor is 2.5 and +-factor sigma covers 68.27 % (scored
+    by the analysis's own coverage)."""
+    rng = np.random.default_rng(2)
+    sigma = rng.uniform(0.5, 3.0, 200_000)
+    truth = rng.standard_normal(sigma.size)
+    prediction = truth + 2.5 * sigma * rng.standard_normal(sigma.size)
+    factor = sigma_factor(prediction - truth, sigma, COVERAGE)
+    assert factor == pytest.approx(2.5, rel=0.01)
+    scores = uncertainty_metrics(truth, prediction, factor * sigma)
+    assert scores["coverage_1sigma"] == pytest.approx(COVERAGE, abs=1e-4)
+
+
+def test_a_sigma_no_factor_can_calibrate_is_refused_with_how_much_and_why():
+    """sigma 0 with a residual on 52 % of the pixels: a factor leaves them uncovered, more than
+    the 31.73 % allowed; sigma 0 where the residual is 0 too is covered by any factor."""
+    residual = np.ones(1000)
+    sigma = np.where(np.arange(1000) < 520, 0.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NaN arithmetic on the way
+        with pytest.raises(ValueError, match=r"sigma is 0 on 52\.0 % of .* at most 31\.7 %"):
+            sigma_factor(residual, sigma, COVERAGE)
+    residual[:520] = 0.0
+    assert sigma_factor(residual, sigma, COVERAGE) == 1.0
+
+
+def test_a_network_whose_dropout_changes_nothing_is_named_when_calibrating(trained):
+    """A PatchNN whose features before the dropout are 0 (its last convolution zeroed, as a
+    collapsed, under-trained network): every Monte-Carlo sample agrees, sigma is 0 on every
+    Valid pixel, and the calibration says so and what to do, naming the keys."""
+    _, cfg, _, _ = trained
+    stage = build_stages(cfg, ["patchnn_predict"])["patchnn_predict"]
+    network = stage.build_network(len(DETS))
+    with torch.no_grad():
+        network.up_conv[-1][-2].weight.zero_()
+    with pytest.raises(ConfigError) as error:
+        stage._calibrate(network, "I", 2)
+    message = str(error.value)
+    assert "model.patchnn.sigma_calibration=valid" in message and "100.0 %" in message
+    for remedy in ("model.patchnn.num_epochs", "model.patchnn.sigma_calibration=none"):
+        assert remedy in message
