@@ -4,34 +4,18 @@ corrects, the spherical UNet has no face-edge excess and a Monte-Carlo sigma is 
 Slow (several minutes on 2 cores): ``python -m pytest -m slow tests/test_all_methods_demo.py``.
 """
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.test_main_all import run_main_all
+
 NETWORKS = ["CMBNNCS", "PatchNN", "DeepSphere", "Hybrid"]
 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("all_methods")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "main_all.py"),
-            "--config-name",
-            "config_all_methods",
-            f"local_system.datasets_root={root}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=3600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_main_all(root, "--config-name", "config_all_methods", timeout=3600)
     table = pd.read_csv(root / "CMB_ML_64_demo" / "Comparison" / "matched" / "pixel_comparison.csv")
     return table.set_index("model")
 

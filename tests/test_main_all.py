@@ -14,23 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["scenario.nside=32", "splits.Test.n_sims=2", "num_epochs=1"]
 
 
-def _main_all(tmp_path: Path, *overrides: str) -> str:
-    """Run main_all.py at tiny size under ``tmp_path``; return its standard output."""
+def run_main_all(root: Path, *args: str, timeout: float = 1200) -> str:
+    """Run ``main_all.py *args`` with its datasets under ``root``; return its standard output
+    (the test fails with the end of its standard error if it fails)."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "main_all.py"),
-            *TINY,
-            f"local_system.datasets_root={tmp_path}",
-            *overrides,
-        ],
+        [sys.executable, str(REPO / "main_all.py"), *args, f"local_system.datasets_root={root}"],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
-        timeout=1200,
+        cwd=root,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
+
+
+def _main_all(tmp_path: Path, *overrides: str) -> str:
+    """Run main_all.py at tiny size under ``tmp_path``; return its standard output."""
+    return run_main_all(tmp_path, *TINY, *overrides)
 
 
 def test_main_all_tiny(tmp_path):
