@@ -109,3 +109,18 @@ def test_default_target_is_the_truth_at_the_ilc_resolution(tmp_path, pixwin, win
         fl = fl * pixel_window(nside)[: 3 * nside]
     smoothed = hp.alm2map(hp.almxfl(alm, fl), nside)
     np.testing.assert_allclose(error, smoothed - ilc["Test", 0], atol=0.05)
+
+
+def test_paper_preset_is_cmb_mls_spherical_unet_on_the_ilc_map_and_nine_bands():
+    """model/hybrid=paper: DeepSphere's published network (CMB-ML's SphericalUNet, width 32,
+    K 3) with the CNILC map as a tenth input, and CMB-ML's DeepSphere optimisation."""
+    from hydra.utils import instantiate
+
+    from tests.deepsphere.test_unet import cmb_ml_parameter_count
+
+    cfg = compose("config_hybrid", ["model/hybrid=paper", "scenario=paper_512", "splits=1450"])
+    settings = cfg.model.hybrid
+    network = instantiate(settings.network, in_channels=1 + len(settings.detectors), nside=512)
+    assert sum(p.numel() for p in network.parameters()) == cmb_ml_parameter_count(10)
+    assert (settings.lr, settings.lr_min, settings.batch_size) == (1e-3, 1e-3, 11)
+    assert settings.target_beam.pixwin == "dataset"
