@@ -151,7 +151,7 @@ def local_covariance(
     fwhm_arcmin: float,
     *,
     mask: np.ndarray | None = None,
-    batch_bytes: int = 2**28,
+    batch_bytes: int = 2**24,
 ) -> np.ndarray:
     """Smoothed local covariance maps of all unique channel pairs.
 
