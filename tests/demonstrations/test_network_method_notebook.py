@@ -50,6 +50,8 @@ def test_network_method_notebook_trains_predicts_and_ranks(tmp_path):
         board = pd.read_csv(dataset / "Comparison" / "matched" / "pixel_comparison.csv")
         assert list(board["model"]) == ["HILC", "PatchNN", "PatchCNN"]
         means = board.set_index("model").filter(like="_mean")
+        coverage = means.pop("coverage_1sigma_mean")  # an optional column: sigma maps only
+        assert coverage.isna().tolist() == [True, False, False]  # HILC has none
         assert means.shape[1] > 0 and np.isfinite(means.to_numpy(float)).all()
 
         module = demo_module("patchcnn_method")
