@@ -62,11 +62,29 @@ def laplacian(nside: int, kind: str = "combinatorial") -> sparse.csr_matrix:
     return (sparse.identity(degree.size) - scale @ weights @ scale).tocsr()
 
 
-def scaled_laplacian(nside: int, kind: str = "combinatorial") -> torch.Tensor:
-    """``2 L / lambda_max - I`` as a float32 sparse CSR tensor, built once per nside and kind
-    (``lambda_max`` from ARPACK with a fixed start vector, raised by 1 % so that the spectrum
-    stays inside ``[-1, 1]``). The matrix is symmetric."""
-    return _scaled_laplacian(int(nside), str(kind))
+def scaled_laplacian(
+    nside: int,
+    kind: str = "combinatorial",
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """``2 L / lambda_max - I`` as a sparse CSR tensor (float32 on the CPU unless ``device`` /
+    ``dtype`` say otherwise), built once per nside and kind and copied once per device and
+    dtype (``lambda_max`` from ARPACK with a fixed start vector, raised by 1 % so that the
+    spectrum stays inside ``[-1, 1]``). The matrix is symmetric."""
+    if device is None and dtype is None:
+        return _scaled_laplacian(int(nside), str(kind))
+    return _scaled_laplacian_on(int(nside), str(kind), torch.device(device or "cpu"), dtype)
+
+
+@lru_cache(maxsize=16)
+def _scaled_laplacian_on(
+    nside: int, kind: str, device: torch.device, dtype: torch.dtype | None
+) -> torch.Tensor:
+    """:func:`_scaled_laplacian` on ``device`` in ``dtype``, kept so that a network's every
+    forward pass does not copy it again (to a GPU: megabytes per convolution)."""
+    return _scaled_laplacian(nside, kind).to(device=device, dtype=dtype)
 
 
 @lru_cache(maxsize=16)

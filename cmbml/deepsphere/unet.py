@@ -53,7 +53,7 @@ class ChebConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, npix, c_in = x.shape
-        lap = scaled_laplacian(self.nside, self.kind).to(device=x.device, dtype=x.dtype)
+        lap = scaled_laplacian(self.nside, self.kind, device=x.device, dtype=x.dtype)
         flat = x.permute(1, 2, 0).reshape(npix, c_in * batch)  # (npix, c_in * batch)
         terms = [flat]
         if self.weight.shape[0] > 1:

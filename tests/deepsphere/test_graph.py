@@ -82,3 +82,13 @@ def test_layout_round_trip_is_exact():
     np.testing.assert_array_equal(stack[0, 0], hp.reorder(maps[0], r2n=True))
     with pytest.raises(ValueError, match="NEST stack"):
         nest_to_ring(maps)
+
+
+def test_scaled_laplacian_is_copied_once_per_device_and_dtype():
+    """A convolution asks for the Laplacian at every forward pass: the copy in its dtype is
+    made once and equals the float32 matrix converted."""
+    single = scaled_laplacian(4)
+    double = scaled_laplacian(4, device="cpu", dtype=torch.float64)
+    assert double.dtype == torch.float64 and double.layout == torch.sparse_csr
+    assert scaled_laplacian(4, device=torch.device("cpu"), dtype=torch.float64) is double
+    np.testing.assert_array_equal(double.to_dense().numpy(), single.to_dense().double().numpy())
