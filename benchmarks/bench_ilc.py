@@ -122,18 +122,23 @@ def _plan(method: str, nside: int, polarised=None) -> list:
     return harmonic_plan(nside, len(FREQS_GHZ), ellpeaks[-1] - 1, polarised=polarised)
 
 
-def _run_iqu(method: str, nside: int) -> dict:
+def _ilc(method: str, nside: int):
+    """The benchmarked ILC function and its settings (CMB-ML's) at ``nside``."""
     from cmbml.ilc import harmonic_ilc, needlet_ilc
 
     ellpeaks = ELLPEAKS[nside]
-    lmax = ellpeaks[-1] - 1
-    maps = synthetic_sky_iqu(nside, lmax)
     if method == "cnilc":
-        kwargs = dict(ellpeaks=ellpeaks, output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN)
-        ilc = needlet_ilc
-    else:
-        kwargs = dict(bin_size=HILC_BIN_SIZE, output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN, lmax=lmax)
-        ilc = harmonic_ilc
+        return needlet_ilc, dict(ellpeaks=ellpeaks, output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN)
+    lmax = ellpeaks[-1] - 1
+    return harmonic_ilc, dict(
+        bin_size=HILC_BIN_SIZE, output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN, lmax=lmax
+    )
+
+
+def _run_iqu(method: str, nside: int) -> dict:
+    lmax = ELLPEAKS[nside][-1] - 1
+    maps = synthetic_sky_iqu(nside, lmax)
+    ilc, kwargs = _ilc(method, nside)
     _timed(lambda: ilc(maps[:, 0], BEAMS_ARCMIN, **kwargs))  # first call: one-time set-up
     wall_i, cpu_i = _timed(lambda: ilc(maps[:, 0], BEAMS_ARCMIN, **kwargs))
     wall, cpu = _timed(lambda: ilc(maps, BEAMS_ARCMIN, polarised=POLARISED, **kwargs))
@@ -156,27 +161,12 @@ def _run_iqu(method: str, nside: int) -> dict:
 
 
 def _run(method: str, nside: int) -> dict:
-    from cmbml.ilc import harmonic_ilc, needlet_ilc
-
-    ellpeaks = ELLPEAKS[nside]
-    lmax = ellpeaks[-1] - 1
+    lmax = ELLPEAKS[nside][-1] - 1
     maps = synthetic_sky(nside, lmax)
-    if method == "cnilc":
+    ilc, kwargs = _ilc(method, nside)
 
-        def run():
-            return needlet_ilc(
-                maps, BEAMS_ARCMIN, ellpeaks=ellpeaks, output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN
-            )
-    else:
-
-        def run():
-            return harmonic_ilc(
-                maps,
-                BEAMS_ARCMIN,
-                bin_size=HILC_BIN_SIZE,
-                output_fwhm_arcmin=OUTPUT_FWHM_ARCMIN,
-                lmax=lmax,
-            )
+    def run():
+        return ilc(maps, BEAMS_ARCMIN, **kwargs)
 
     cold_wall, cold_cpu = _timed(run)  # first call: one-time set-up of ducc0 and numpy
     wall, cpu = _timed(run)  # warm, as PyILC is compared (its numba cache warm)
